@@ -1,0 +1,128 @@
+/* The engine's shared state: one experiment, its trials, and the handles of the loop.
+ * Every module works on a tl_engine; ownership of each field is noted beside it. */
+#ifndef TL_ENGINE_H
+#define TL_ENGINE_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "journal.h"
+#include "util.h"
+
+#define TL_VERSION "0.1.0"
+#define TL_EXPORT __attribute__((visibility("default")))
+#define TL_MAX_LINE (1u << 20) /* largest protocol message, bytes */
+
+enum { TL_EXIT_OK = 0, TL_EXIT_TRIAL_FAILED = 1, TL_EXIT_USAGE = 2, TL_EXIT_INTERRUPTED = 3 };
+
+typedef enum { TL_PENDING, TL_RUNNING, TL_PAUSED, TL_TERMINATED, TL_ERROR } tl_status;
+const char *tl_status_name(tl_status s);
+
+/* What the engine asked a running trial to do; decides the state it ends in on exit. */
+typedef enum { TL_ASK_NONE, TL_ASK_STOP, TL_ASK_PAUSE } tl_ask;
+
+struct tl_conn;
+struct tl_script;
+
+typedef struct tl_trial {
+  int index; /* 0-based position; Lua sees index + 1 */
+  char *id;
+  char *dir;            /* absolute path of trials/<id> (owned) */
+  cJSON *config;        /* owned */
+  cJSON *last_result;   /* owned, may be NULL */
+  cJSON *best_result;   /* owned, may be NULL */
+  char *error;          /* reason of the last failure (owned) */
+  char *note;           /* something the engine saw that explains a later failure (owned) */
+  tl_status status;
+  long iterations;      /* training_iteration of the last result */
+  int failures;
+  double time_total;    /* seconds of reported training over every run */
+  double run_started;   /* loop clock at spawn */
+  double last_report;   /* loop clock of the last report (or spawn) */
+  double cpu;           /* CPUs held while running */
+  /* process state, while a process exists */
+  uv_process_t *proc;   /* freed in its close callback */
+  int pid;
+  int exited;
+  int64_t exit_status;
+  int term_signal;
+  int said_done;        /* the trainer sent done */
+  char *fail;           /* set when the engine failed the trial (protocol error) (owned) */
+  tl_ask ask;
+  int kill_stage;       /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+  uv_timer_t *kill_timer;
+  struct tl_conn *conn; /* bound connection, borrowed */
+  int fd_result, fd_csv;
+  char **csv_cols;      /* progress.csv header, owned */
+  int ncsv_cols;
+} tl_trial;
+
+typedef struct tl_options {
+  const char *exp_path;
+  const char *dir;
+  const char *scheduler;
+  const char *searcher;
+  const char *executor;
+  const char *lua_dir;  /* development override of the embedded Lua runtime */
+  long seed;            /* -1: not given */
+  int max_concurrent;   /* 0: not given */
+  double cpus;          /* 0: detect */
+  double gpus;          /* -1: detect */
+  int quiet, json;
+} tl_options;
+
+typedef struct tl_engine {
+  uv_loop_t *loop;
+  struct tl_script *script;
+  tl_options opt;
+  /* experiment, as the Lua side validated it */
+  char *name, *metric;
+  int mode;             /* 1 max, -1 min, 0 none */
+  char **cmd;           /* argv, NULL-terminated (owned) */
+  char **env;           /* extra "K=V" entries, NULL-terminated (owned) */
+  char *cwd;            /* where trainers run: the directory tunelua was started in */
+  double cpu_per_trial, gpu_per_trial;
+  int max_concurrent, max_failures;
+  double stop_grace_s;
+  long seed;
+  /* resources */
+  double cpus_total, cpus_used;
+  double gpus_total;
+  char *cpu_source;
+  /* paths */
+  char *dir, *sock_path, *trainers_dir, *bin_dir, *self_exe;
+  char token[65];
+  /* trials */
+  tl_trial **trials;
+  int ntrials, cap_trials;
+  int running;          /* trials with a live process */
+  int counts[5];        /* trials by status */
+  int best;             /* index of the best trial, -1 none */
+  double best_value;
+  /* loop state */
+  int no_more_trials;   /* the scheduler and searcher have nothing left to start */
+  int interrupted;      /* 1 after SIGINT/SIGTERM, 2 after the second */
+  int script_failed;
+  char *script_error;
+  int finished;
+  double started;       /* loop clock at start */
+  double wall_started;
+  int summary_dirty;
+  tl_journal journal;
+  uv_pipe_t server;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t tick;      /* console redraw, summary flush */
+  uv_idle_t kick;       /* runs a scheduling pass once the current callbacks are done */
+  int kick_active;
+  struct tl_console *console;
+  long results;         /* results seen in this run */
+} tl_engine;
+
+double tl_engine_now(tl_engine *e); /* loop clock, seconds */
+void tl_engine_kick(tl_engine *e);  /* ask for a scheduling pass soon */
+/* A Lua error in a callback: no new trial starts, running ones are stopped; takes err. */
+void tl_engine_script_error(tl_engine *e, char *err);
+int tl_engine_run(tl_options *opt); /* whole `tunelua run`; returns the exit code */
+
+#endif

@@ -1,0 +1,143 @@
+#include "exec_local.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trial.h"
+
+extern char **environ;
+
+static void on_proc_close(uv_handle_t *h) { free(h); }
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  tl_trial *t = p->data;
+  tl_engine *e = p->loop->data;
+  uv_close((uv_handle_t *)p, on_proc_close);
+  tl_trial_exited(e, t, status, sig);
+}
+
+typedef struct {
+  char **v;
+  int n, cap;
+} strv;
+
+static void strv_push(strv *s, char *x) {
+  if (s->n + 2 > s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 64;
+    s->v = tl_xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
+  }
+  s->v[s->n++] = x;
+  s->v[s->n] = NULL;
+}
+
+/* Replaces (or adds) NAME=... so that each variable appears once. */
+static void strv_set(strv *s, const char *name, char *entry) {
+  size_t len = strlen(name);
+  for (int i = 0; i < s->n; i++)
+    if (strncmp(s->v[i], name, len) == 0 && s->v[i][len] == '=') {
+      free(s->v[i]);
+      s->v[i] = entry;
+      return;
+    }
+  strv_push(s, entry);
+}
+
+static void strv_free(strv *s) {
+  for (int i = 0; i < s->n; i++) free(s->v[i]);
+  free(s->v);
+}
+
+static char **trial_env(tl_engine *e, tl_trial *t) {
+  strv s = {0};
+  for (char **p = environ; *p; p++)
+    if (strncmp(*p, "TUNELUA_", 8) != 0) strv_push(&s, tl_strdup(*p));
+  for (char **p = e->env; p && *p; p++) {
+    char *eq = strchr(*p, '=');
+    if (!eq) continue;
+    char *name = tl_strdup(*p);
+    name[eq - *p] = 0;
+    strv_set(&s, name, tl_strdup(*p));
+    free(name);
+  }
+  strv_set(&s, "TUNELUA_CONNECT", tl_strfmt("TUNELUA_CONNECT=unix:%s", e->sock_path));
+  strv_set(&s, "TUNELUA_TOKEN", tl_strfmt("TUNELUA_TOKEN=%s", e->token));
+  strv_set(&s, "TUNELUA_TRIAL_ID", tl_strfmt("TUNELUA_TRIAL_ID=%s", t->id));
+  strv_set(&s, "TUNELUA_TRIAL_DIR", tl_strfmt("TUNELUA_TRIAL_DIR=%s", t->dir));
+  strv_set(&s, "TUNELUA_EXPERIMENT_DIR", tl_strfmt("TUNELUA_EXPERIMENT_DIR=%s", e->dir));
+  if (e->trainers_dir) {
+    const char *pp = getenv("PYTHONPATH");
+    strv_set(&s, "PYTHONPATH",
+             pp && *pp ? tl_strfmt("PYTHONPATH=%s/python:%s", e->trainers_dir, pp)
+                       : tl_strfmt("PYTHONPATH=%s/python", e->trainers_dir));
+    strv_set(&s, "TUNELUA_TRAINERS", tl_strfmt("TUNELUA_TRAINERS=%s", e->trainers_dir));
+  }
+  if (e->bin_dir) {
+    const char *path = getenv("PATH");
+    strv_set(&s, "PATH", tl_strfmt("PATH=%s:%s", e->bin_dir, path ? path : "/usr/bin:/bin"));
+  }
+  int threads = (int)ceil(e->cpu_per_trial < 1 ? 1 : e->cpu_per_trial);
+  static const char *thread_vars[] = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"};
+  for (size_t i = 0; i < sizeof thread_vars / sizeof *thread_vars; i++)
+    strv_set(&s, thread_vars[i], tl_strfmt("%s=%d", thread_vars[i], threads));
+  if (e->gpu_per_trial <= 0) strv_set(&s, "CUDA_VISIBLE_DEVICES", tl_strdup("CUDA_VISIBLE_DEVICES="));
+  return s.v;
+}
+
+int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
+  char *out = tl_strfmt("%s/stdout.log", t->dir), *errp = tl_strfmt("%s/stderr.log", t->dir);
+  int fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int fd_out = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd_err = open(errp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  free(out), free(errp);
+  if (fd_in < 0 || fd_out < 0 || fd_err < 0) {
+    *err = tl_strfmt("cannot open the trial's log files in %s: %s", t->dir, strerror(errno));
+    if (fd_in >= 0) close(fd_in);
+    if (fd_out >= 0) close(fd_out);
+    if (fd_err >= 0) close(fd_err);
+    return -1;
+  }
+  char **env = trial_env(e, t);
+  uv_stdio_container_t stdio[3] = {{.flags = UV_INHERIT_FD, .data.fd = fd_in},
+                                   {.flags = UV_INHERIT_FD, .data.fd = fd_out},
+                                   {.flags = UV_INHERIT_FD, .data.fd = fd_err}};
+  uv_process_options_t o = {0};
+  o.file = e->cmd[0];
+  o.args = e->cmd;
+  o.env = env;
+  o.cwd = e->cwd;
+  o.exit_cb = on_exit_cb;
+  o.stdio = stdio;
+  o.stdio_count = 3;
+  o.flags = UV_PROCESS_DETACHED; /* setsid: the trial leads its own process group */
+  uv_process_t *p = tl_xcalloc(1, sizeof *p);
+  p->data = t;
+  int rc = uv_spawn(e->loop, p, &o);
+  close(fd_in), close(fd_out), close(fd_err);
+  strv sv = {.v = env};
+  for (sv.n = 0; env[sv.n]; sv.n++) {}
+  strv_free(&sv);
+  if (rc != 0) {
+    if (rc == UV_ENOENT)
+      *err = tl_strfmt("trainer command not found: %s (run from %s)", e->cmd[0], e->cwd);
+    else if (rc == UV_EACCES)
+      *err = tl_strfmt("trainer command is not executable: %s", e->cmd[0]);
+    else
+      *err = tl_strfmt("cannot start the trainer %s: %s", e->cmd[0], uv_strerror(rc));
+    uv_close((uv_handle_t *)p, on_proc_close);
+    return -1;
+  }
+  t->proc = p;
+  t->pid = p->pid;
+  return 0;
+}
+
+void tl_exec_signal(tl_trial *t, int sig) {
+  if (t->pid > 0 && !t->exited) {
+    if (kill(-t->pid, sig) != 0) kill(t->pid, sig);
+  }
+}

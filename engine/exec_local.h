@@ -1,0 +1,12 @@
+/* The local executor: each trial is a child process in its own process group. */
+#ifndef TL_EXEC_LOCAL_H
+#define TL_EXEC_LOCAL_H
+
+#include "engine.h"
+
+/* Spawns the trainer with the environment contract of DESIGN.md; *err is owned. */
+int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err);
+/* Signals the trial's whole process group. */
+void tl_exec_signal(tl_trial *t, int sig);
+
+#endif

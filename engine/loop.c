@@ -1,0 +1,334 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "engine.h"
+#include "exec_local.h"
+#include "proto.h"
+#include "resources.h"
+#include "script.h"
+#include "trial.h"
+
+double tl_engine_now(tl_engine *e) {
+  (void)e;
+  return (double)uv_hrtime() / 1e9;
+}
+
+/* For Lua through the FFI: the engine's monotonic clock in seconds. */
+TL_EXPORT double tl_ffi_engine_now(void) { return (double)uv_hrtime() / 1e9; }
+
+void tl_engine_script_error(tl_engine *e, char *err) {
+  if (e->script_failed) {
+    free(err);
+    return;
+  }
+  e->script_failed = 1;
+  e->script_error = err;
+  tl_console_message(e, "tunelua: Lua error, stopping the experiment:\n%s", err);
+  for (int i = 0; i < e->ntrials; i++)
+    if (e->trials[i]->proc && !e->trials[i]->exited) tl_trial_ask(e, e->trials[i], TL_ASK_PAUSE, 0);
+  tl_engine_kick(e);
+}
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+
+static const char *final_status(tl_engine *e) {
+  if (e->interrupted) return "interrupted";
+  if (e->script_failed || e->journal.failed) return "failed";
+  return "done";
+}
+
+/* Everything has stopped: write the final state and let uv_run return. */
+static void finish(tl_engine *e) {
+  if (e->finished) return;
+  e->finished = 1;
+  const char *status = final_status(e);
+  if (e->journal.failed)
+    tl_console_message(e, "tunelua: cannot write the journal: %s", e->journal.error);
+  tl_buf *b = tl_journal_begin(&e->journal, "experiment_end", NULL);
+  tl_buf_adds(b, ",\"status\":");
+  tl_buf_add_json_str(b, status);
+  tl_journal_end(&e->journal);
+  tl_summary_write(e, status);
+  tl_console_finish(e, status);
+  uv_close((uv_handle_t *)&e->server, on_handle_closed);
+  uv_close((uv_handle_t *)&e->sigint, on_handle_closed);
+  uv_close((uv_handle_t *)&e->sigterm, on_handle_closed);
+  uv_close((uv_handle_t *)&e->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&e->kick, on_handle_closed);
+  unlink(e->sock_path);
+}
+
+/* Starts trials while resources and max_concurrent allow, asking the scheduler which. */
+static void schedule(tl_engine *e) {
+  if (e->finished) return;
+  int nothing = 0;
+  while (!e->interrupted && !e->script_failed && !e->journal.failed) {
+    if (e->max_concurrent > 0 && e->running >= e->max_concurrent) break;
+    if (e->running > 0 && e->cpus_used + e->cpu_per_trial > e->cpus_total + 1e-9) break;
+    int idx, wait, count;
+    char *err = NULL;
+    if (tl_script_next(e->script, &idx, &wait, &count, &err) != 0) {
+      tl_engine_script_error(e, err);
+      break;
+    }
+    while (e->ntrials < count && !e->script_failed) {
+      char *id;
+      cJSON *cfg;
+      if (tl_script_trial(e->script, e->ntrials, &id, &cfg, &err) != 0)
+        tl_engine_script_error(e, err);
+      else
+        tl_trial_add(e, id, cfg);
+    }
+    if (e->script_failed) break;
+    if (idx < 0) {
+      nothing = 1;
+      if (wait && e->running == 0)
+        tl_console_message(e, "tunelua: the searcher waits for results but no trial is running; ending");
+      break;
+    }
+    if (idx >= e->ntrials) {
+      tl_engine_script_error(e, tl_strfmt("runner.next returned unknown trial index %d", idx + 1));
+      break;
+    }
+    tl_trial *t = e->trials[idx];
+    if (t->status != TL_PENDING && t->status != TL_PAUSED) {
+      tl_engine_script_error(e, tl_strfmt("the scheduler chose trial %s, which is %s (choose_trial_to_run "
+                                          "must return a PENDING or PAUSED trial)",
+                                          t->id, tl_status_name(t->status)));
+      break;
+    }
+    tl_trial_start(e, t);
+  }
+  if (e->running == 0 && (nothing || e->interrupted || e->script_failed || e->journal.failed)) finish(e);
+}
+
+static void on_kick(uv_idle_t *h) {
+  tl_engine *e = h->data;
+  uv_idle_stop(h);
+  e->kick_active = 0;
+  schedule(e);
+}
+
+void tl_engine_kick(tl_engine *e) {
+  if (e->kick_active || e->finished) return;
+  e->kick_active = 1;
+  uv_idle_start(&e->kick, on_kick);
+}
+
+static void on_tick(uv_timer_t *h) {
+  tl_engine *e = h->data;
+  if (e->summary_dirty) tl_summary_write(e, "running");
+  tl_console_tick(e);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  tl_engine *e = h->data;
+  if (e->finished) return;
+  e->interrupted++;
+  if (e->interrupted == 1) {
+    tl_console_message(e, "tunelua: %s: stopping %d running trials (again to kill them now); "
+                          "resumable state in %s",
+                       strsignal(signum), e->running, e->dir);
+    for (int i = 0; i < e->ntrials; i++)
+      if (e->trials[i]->proc && !e->trials[i]->exited) tl_trial_ask(e, e->trials[i], TL_ASK_PAUSE, 0);
+  } else {
+    for (int i = 0; i < e->ntrials; i++)
+      if (e->trials[i]->proc && !e->trials[i]->exited) tl_exec_signal(e->trials[i], SIGKILL);
+  }
+  tl_engine_kick(e);
+}
+
+static char *abs_path(const char *p) {
+  if (p[0] == '/') return tl_strdup(p);
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) return tl_strdup(p);
+  return tl_strfmt("%s/%s", cwd, p);
+}
+
+static int is_file(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The binary's directory tells where the trainer clients are: beside it in a source tree,
+ * or in ../share/tunelua once installed. */
+static void find_install(tl_engine *e) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = 0;
+  e->self_exe = tl_strdup(exe);
+  e->bin_dir = tl_strdup(dirname(exe));
+  char *dev = tl_strfmt("%s/trainers", e->bin_dir);
+  char *probe = tl_strfmt("%s/python/tunelua.py", dev);
+  if (is_file(probe)) {
+    e->trainers_dir = dev;
+  } else {
+    free(dev);
+    e->trainers_dir = tl_strfmt("%s/../share/tunelua/trainers", e->bin_dir);
+  }
+  free(probe);
+}
+
+static int make_dir(tl_engine *e) {
+  if (e->opt.dir) {
+    e->dir = abs_path(e->opt.dir);
+  } else {
+    char stamp[32];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+    char *base = tl_strfmt("tunelua_runs/%s-%s", e->name, stamp);
+    char *cand = tl_strdup(base);
+    for (int i = 2; access(cand, F_OK) == 0; i++) {
+      free(cand);
+      cand = tl_strfmt("%s-%d", base, i);
+    }
+    e->dir = abs_path(cand);
+    free(base), free(cand);
+  }
+  char *journal = tl_strfmt("%s/journal.jsonl", e->dir);
+  int exists = access(journal, F_OK) == 0;
+  free(journal);
+  if (exists) {
+    fprintf(stderr, "tunelua: %s already holds an experiment (journal.jsonl); choose another --dir\n",
+            e->dir);
+    return -1;
+  }
+  char *trials = tl_strfmt("%s/trials", e->dir);
+  int rc = tl_mkdirs(trials);
+  free(trials);
+  if (rc != 0) {
+    fprintf(stderr, "tunelua: cannot create the experiment directory %s: %s\n", e->dir, strerror(-rc));
+    return -1;
+  }
+  char *copy = tl_strfmt("%s/experiment.lua", e->dir);
+  tl_copy_file(e->opt.exp_path, copy);
+  free(copy);
+  return 0;
+}
+
+static void make_token(tl_engine *e) {
+  unsigned char raw[32];
+  size_t got = 0;
+  while (got < sizeof raw) {
+    ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+    if (n <= 0 && errno != EINTR) break;
+    if (n > 0) got += (size_t)n;
+  }
+  if (got < sizeof raw) { /* no entropy source: still unguessable enough for a local socket */
+    srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
+    for (size_t i = got; i < sizeof raw; i++) raw[i] = (unsigned char)rand();
+  }
+  for (size_t i = 0; i < sizeof raw; i++) snprintf(e->token + 2 * i, 3, "%02x", raw[i]);
+}
+
+static void engine_free(tl_engine *e) {
+  for (int i = 0; i < e->ntrials; i++) tl_trial_free(e->trials[i]);
+  free(e->trials);
+  tl_script_free(e->script);
+  tl_journal_close(&e->journal);
+  tl_console_free(e);
+  for (char **p = e->cmd; p && *p; p++) free(*p);
+  for (char **p = e->env; p && *p; p++) free(*p);
+  free(e->cmd), free(e->env), free(e->name), free(e->metric), free(e->cwd), free(e->dir);
+  free(e->sock_path), free(e->trainers_dir), free(e->bin_dir), free(e->self_exe);
+  free(e->cpu_source), free(e->script_error);
+}
+
+int tl_engine_run(tl_options *opt) {
+  tl_engine E = {0}, *e = &E;
+  e->opt = *opt;
+  e->best = -1;
+  int code = TL_EXIT_USAGE;
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  loop.data = e;
+  e->loop = &loop;
+  find_install(e);
+  char cwd[PATH_MAX];
+  e->cwd = tl_strdup(getcwd(cwd, sizeof cwd) ? cwd : ".");
+  char *err = NULL;
+  const char *lua_dir = opt->lua_dir ? opt->lua_dir : getenv("TUNELUA_LUA_DIR");
+  e->script = tl_script_new(lua_dir, &err);
+  if (!e->script) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    goto out;
+  }
+  make_token(e);
+  char hex[9];
+  memcpy(hex, e->token + 56, 8), hex[8] = 0; /* the token's bytes are random: so is the seed */
+  e->seed = opt->seed >= 0 ? opt->seed : (long)(strtoul(hex, NULL, 16) % 1000000000UL);
+  if (tl_script_load(e->script, e, &err) != 0) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    goto out;
+  }
+  tl_resources_detect(e);
+  if (make_dir(e) != 0) goto out;
+  const char *jerr;
+  char *jpath = tl_strfmt("%s/journal.jsonl", e->dir);
+  int jrc = tl_journal_open(&e->journal, jpath, &jerr);
+  free(jpath);
+  if (jrc != 0) {
+    fprintf(stderr, "tunelua: cannot open the journal in %s: %s\n", e->dir, jerr);
+    goto out;
+  }
+  e->sock_path = tl_strfmt("%s/engine.sock", e->dir);
+  if (strlen(e->sock_path) >= 100) {
+    free(e->sock_path);
+    e->sock_path = tl_strfmt("/tmp/tunelua-%d-%.8s.sock", (int)getpid(), e->token);
+  }
+  const char *perr;
+  if (tl_proto_listen(e, &perr) != 0) {
+    fprintf(stderr, "tunelua: cannot listen on %s: %s\n", e->sock_path, perr);
+    goto out;
+  }
+  if (tl_script_start(e->script, e, &err) != 0) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    uv_close((uv_handle_t *)&e->server, on_handle_closed);
+    unlink(e->sock_path);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    goto out;
+  }
+  tl_buf *b = tl_journal_begin(&e->journal, "experiment", NULL);
+  tl_buf_adds(b, ",\"name\":");
+  tl_buf_add_json_str(b, e->name);
+  tl_buf_printf(b, ",\"seed\":%ld,\"version\":\"%s\",\"cpus\":", e->seed, TL_VERSION);
+  tl_buf_add_num(b, e->cpus_total);
+  tl_buf_adds(b, ",\"experiment\":\"experiment.lua\"");
+  tl_journal_end(&e->journal);
+  e->started = tl_engine_now(e);
+  uv_signal_init(&loop, &e->sigint);
+  uv_signal_init(&loop, &e->sigterm);
+  e->sigint.data = e->sigterm.data = e;
+  uv_signal_start(&e->sigint, on_signal, SIGINT);
+  uv_signal_start(&e->sigterm, on_signal, SIGTERM);
+  uv_timer_init(&loop, &e->tick);
+  e->tick.data = e;
+  uv_timer_start(&e->tick, on_tick, 1000, 1000);
+  uv_idle_init(&loop, &e->kick);
+  e->kick.data = e;
+  tl_console_start(e);
+  tl_engine_kick(e);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (e->interrupted) code = TL_EXIT_INTERRUPTED;
+  else if (e->script_failed || e->journal.failed || e->counts[TL_ERROR] > 0) code = TL_EXIT_TRIAL_FAILED;
+  else code = TL_EXIT_OK;
+out:
+  uv_loop_close(&loop);
+  engine_free(e);
+  return code;
+}

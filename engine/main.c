@@ -1,0 +1,120 @@
+/* The command line: parses options and dispatches to the engine and the tools. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "report.h"
+
+static const char *usage =
+    "usage: tunelua EXPERIMENT.lua [options]        same as `tunelua run`\n"
+    "       tunelua run EXPERIMENT.lua [options]\n"
+    "         --scheduler NAME|FILE   override the scheduler (fifo, or a .lua path)\n"
+    "         --searcher NAME|FILE    override the searcher (random, grid, or a .lua path)\n"
+    "         --executor local        where trials run (local)\n"
+    "         --dir DIR               experiment directory (default ./tunelua_runs/<name>-<time>)\n"
+    "         --seed N                all randomness derives from it\n"
+    "         --max-concurrent N      cap on running trials\n"
+    "         --cpus N --gpus N       override detected resources\n"
+    "         --quiet | --json        no live view | machine-readable progress lines\n"
+    "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
+    "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
+    "       tunelua --help | --version\n"
+    "exit status: 0 done, 1 some trial failed, 2 bad experiment or command line, 3 interrupted\n";
+
+static int bad(const char *fmt, const char *arg) {
+  fprintf(stderr, "tunelua: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, " (see tunelua --help)\n");
+  return TL_EXIT_USAGE;
+}
+
+static int parse_number(const char *s, double *out) {
+  char *end;
+  *out = strtod(s, &end);
+  return *s && !*end;
+}
+
+static int run_main(int argc, char **argv) {
+  tl_options o = {0};
+  o.seed = -1;
+  o.gpus = -1;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *val = NULL;
+    char name[64];
+    if (strncmp(a, "--", 2) != 0) {
+      if (o.exp_path) return bad("unexpected argument %s", a);
+      o.exp_path = a;
+      continue;
+    }
+    const char *eq = strchr(a, '=');
+    snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
+    if (strcmp(name, "--quiet") == 0) {
+      o.quiet = 1;
+      continue;
+    }
+    if (strcmp(name, "--json") == 0) {
+      o.json = 1;
+      continue;
+    }
+    static const char *with_value[] = {"--scheduler", "--searcher", "--executor", "--dir", "--seed",
+                                       "--max-concurrent", "--cpus", "--gpus", "--lua-dir", NULL};
+    int known = 0;
+    for (int k = 0; with_value[k]; k++) known |= strcmp(name, with_value[k]) == 0;
+    if (!known) return bad("unknown option %s", a);
+    if (eq)
+      val = eq + 1;
+    else if (i + 1 < argc)
+      val = argv[++i];
+    else
+      return bad("%s needs a value", name);
+    double num;
+    if (strcmp(name, "--scheduler") == 0) o.scheduler = val;
+    else if (strcmp(name, "--searcher") == 0) o.searcher = val;
+    else if (strcmp(name, "--dir") == 0) o.dir = val;
+    else if (strcmp(name, "--lua-dir") == 0) o.lua_dir = val;
+    else if (strcmp(name, "--executor") == 0) {
+      if (strcmp(val, "local") != 0)
+        return bad("--executor %s is not available in this version (local only)", val);
+      o.executor = val;
+    } else if (!parse_number(val, &num) || num < 0) {
+      fprintf(stderr, "tunelua: %s expects a non-negative number, got \"%s\" (see tunelua --help)\n", name, val);
+      return TL_EXIT_USAGE;
+    } else if (strcmp(name, "--seed") == 0) o.seed = (long)num;
+    else if (strcmp(name, "--max-concurrent") == 0) o.max_concurrent = (int)num;
+    else if (strcmp(name, "--cpus") == 0) o.cpus = num;
+    else if (strcmp(name, "--gpus") == 0) o.gpus = num;
+  }
+  if (!o.exp_path) return bad("%s", "no experiment file given");
+  FILE *f = fopen(o.exp_path, "r");
+  if (!f) {
+    fprintf(stderr, "tunelua: cannot open the experiment file %s\n", o.exp_path);
+    return TL_EXIT_USAGE;
+  }
+  fclose(f);
+  return tl_engine_run(&o);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return TL_EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("tunelua %s\n", TL_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
+      strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
+    fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);
+    return TL_EXIT_USAGE;
+  }
+  return run_main(argc - 1, argv + 1);
+}

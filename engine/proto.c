@@ -1,0 +1,247 @@
+#include "proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trial.h"
+
+int tl_token_equal(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  unsigned char diff = (unsigned char)(la != lb);
+  for (size_t i = 0; i < la && i < lb; i++) diff |= (unsigned char)(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+static void on_close(uv_handle_t *h) {
+  tl_conn *c = h->data;
+  free(c->buf);
+  free(c);
+}
+
+void tl_proto_close(tl_conn *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  tl_trial *t = c->trial;
+  if (t && t->conn == c) t->conn = NULL;
+  c->trial = NULL;
+  uv_close((uv_handle_t *)&c->pipe, on_close);
+  if (t) tl_trial_conn_closed(c->e, t);
+}
+
+typedef struct {
+  uv_write_t req;
+  char data[];
+} write_req;
+
+static void on_write(uv_write_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+/* Most replies fit the socket buffer at once; only a remainder is copied and queued. */
+void tl_proto_send(tl_conn *c, const char *data, size_t len) {
+  if (c->closing) return;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int n = uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) == 0
+              ? uv_try_write((uv_stream_t *)&c->pipe, &b, 1)
+              : UV_EAGAIN;
+  if (n == (int)len) return;
+  size_t done = n > 0 ? (size_t)n : 0;
+  if (n < 0 && n != UV_EAGAIN) {
+    tl_proto_close(c);
+    return;
+  }
+  write_req *w = tl_xmalloc(sizeof *w + len - done);
+  memcpy(w->data, data + done, len - done);
+  uv_buf_t rest = uv_buf_init(w->data, (unsigned)(len - done));
+  if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &rest, 1, on_write) != 0) {
+    free(w);
+    tl_proto_close(c);
+  }
+}
+
+void tl_proto_reject(tl_conn *c, const char *msg) {
+  tl_buf b;
+  tl_buf_init(&b);
+  tl_buf_adds(&b, "{\"type\":\"error\",\"message\":");
+  tl_buf_add_json_str(&b, msg);
+  tl_buf_adds(&b, "}\n");
+  tl_proto_send(c, b.data, b.len);
+  tl_buf_free(&b);
+  tl_proto_close(c);
+}
+
+/* A bound trainer broke the protocol: its trial fails, the connection ends. */
+static void trial_protocol_error(tl_conn *c, const char *msg) {
+  tl_trial *t = c->trial;
+  char *why = tl_strfmt("protocol error: %s", msg);
+  if (t) tl_trial_fail(c->e, t, why);
+  tl_proto_reject(c, why);
+  free(why);
+}
+
+static void on_hello(tl_conn *c, cJSON *msg) {
+  tl_engine *e = c->e;
+  const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "token"));
+  const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "trial"));
+  /* the token is checked before anything the peer says is used */
+  if (!tok || !tl_token_equal(tok, e->token)) {
+    tl_trial *t = id ? tl_trial_find(e, id) : NULL;
+    if (t && t->status == TL_RUNNING) tl_trial_note(e, t, "the engine refused its connection: wrong token");
+    tl_proto_reject(c, "wrong token");
+    return;
+  }
+  tl_trial *t = id ? tl_trial_find(e, id) : NULL;
+  if (!t) {
+    tl_proto_reject(c, "hello names no trial of this experiment");
+    return;
+  }
+  if (t->status != TL_RUNNING || !t->proc) {
+    tl_proto_reject(c, "trial is not running");
+    return;
+  }
+  if (t->conn) {
+    tl_proto_reject(c, "trial already has a connection");
+    return;
+  }
+  c->trial = t;
+  t->conn = c;
+  tl_buf b;
+  tl_buf_init(&b);
+  tl_buf_adds(&b, "{\"type\":\"welcome\",\"trial\":");
+  tl_buf_add_json_str(&b, t->id);
+  char *cfg = cJSON_PrintUnformatted(t->config);
+  tl_buf_adds(&b, ",\"config\":");
+  tl_buf_adds(&b, cfg);
+  free(cfg);
+  tl_buf_printf(&b, ",\"restore\":null,\"iteration\":%ld}\n", t->iterations);
+  tl_proto_send(c, b.data, b.len);
+  tl_buf_free(&b);
+}
+
+static void on_report(tl_conn *c, cJSON *msg) {
+  cJSON *metrics = cJSON_DetachItemFromObjectCaseSensitive(msg, "metrics");
+  if (!cJSON_IsObject(metrics)) {
+    cJSON_Delete(metrics);
+    trial_protocol_error(c, "report without a \"metrics\" object");
+    return;
+  }
+  tl_trial *t = c->trial;
+  int checkpoint = 0;
+  const char *action = tl_trial_report(c->e, t, metrics, &checkpoint);
+  if (c->closing) return;
+  char reply[160];
+  int n = snprintf(reply, sizeof reply,
+                   "{\"type\":\"decision\",\"action\":\"%s\",\"checkpoint\":%s,\"iteration\":%ld}\n",
+                   action, checkpoint ? "true" : "false", t->iterations);
+  tl_proto_send(c, reply, (size_t)n);
+}
+
+void tl_proto_line(tl_conn *c, char *line, size_t len) {
+  if (len > 0 && line[len - 1] == '\r') len--;
+  if (len == 0) return;
+  cJSON *msg = cJSON_ParseWithLength(line, len);
+  if (!cJSON_IsObject(msg)) {
+    cJSON_Delete(msg);
+    if (c->trial)
+      trial_protocol_error(c, "a message is not a JSON object");
+    else
+      tl_proto_reject(c, "a message is not a JSON object");
+    return;
+  }
+  const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "type"));
+  if (!type) type = "";
+  if (!c->trial) {
+    if (strcmp(type, "hello") == 0)
+      on_hello(c, msg);
+    else
+      tl_proto_reject(c, "the first message must be a hello");
+  } else if (strcmp(type, "report") == 0) {
+    on_report(c, msg);
+  } else if (strcmp(type, "done") == 0) {
+    c->trial->said_done = 1;
+  } else if (strcmp(type, "error") == 0) {
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "message"));
+    char *why = tl_strfmt("trainer error: %s", m ? m : "(no message)");
+    tl_trial_note(c->e, c->trial, why);
+    free(why);
+  } else if (strcmp(type, "hello") == 0) {
+    trial_protocol_error(c, "a second hello on one connection");
+  } else {
+    char *why = tl_strfmt("unknown message type \"%.40s\"", type);
+    trial_protocol_error(c, why);
+    free(why);
+  }
+  cJSON_Delete(msg);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  tl_conn *c = h->data;
+  (void)suggested;
+  size_t want = 65536;
+  if (c->cap - c->len < want) {
+    c->cap = c->len + want;
+    c->buf = tl_xrealloc(c->buf, c->cap);
+  }
+  *buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  tl_conn *c = s->data;
+  (void)buf;
+  if (n < 0) {
+    tl_proto_close(c);
+    return;
+  }
+  size_t scan = c->len;
+  c->len += (size_t)n;
+  size_t start = 0;
+  for (size_t i = scan; i < c->len && !c->closing; i++) {
+    if (c->buf[i] != '\n') continue;
+    if (i - start > TL_MAX_LINE) break;
+    tl_proto_line(c, c->buf + start, i - start);
+    start = i + 1;
+  }
+  if (c->closing) return;
+  memmove(c->buf, c->buf + start, c->len - start);
+  c->len -= start;
+  if (c->len > TL_MAX_LINE) {
+    if (c->trial)
+      trial_protocol_error(c, "a message is longer than 1 MiB");
+    else
+      tl_proto_reject(c, "a message is longer than 1 MiB");
+    return;
+  }
+  if (c->cap > 4 * 65536 && c->len < 65536) { /* give back what a big message took */
+    c->cap = c->len + 65536;
+    c->buf = tl_xrealloc(c->buf, c->cap);
+  }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  tl_engine *e = server->data;
+  if (status < 0) return;
+  tl_conn *c = tl_xcalloc(1, sizeof *c);
+  c->e = e;
+  uv_pipe_init(e->loop, &c->pipe, 0);
+  c->pipe.data = c;
+  if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+    tl_proto_close(c);
+    return;
+  }
+  uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+int tl_proto_listen(tl_engine *e, const char **err) {
+  uv_pipe_init(e->loop, &e->server, 0);
+  e->server.data = e;
+  unlink(e->sock_path);
+  int rc = uv_pipe_bind(&e->server, e->sock_path);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&e->server, 512, on_connection);
+  if (rc != 0) {
+    *err = uv_strerror(rc);
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,26 @@
+/* The trainer protocol server: a Unix socket, one tl_conn per trainer connection,
+ * newline-delimited JSON parsed with cJSON. docs/protocol.md is the reference. */
+#ifndef TL_PROTO_H
+#define TL_PROTO_H
+
+#include "engine.h"
+
+typedef struct tl_conn {
+  uv_pipe_t pipe;
+  tl_engine *e;
+  tl_trial *trial; /* bound after a good hello, borrowed */
+  char *buf;       /* bytes received and not yet parsed */
+  size_t len, cap;
+  int closing;
+} tl_conn;
+
+int tl_proto_listen(tl_engine *e, const char **err);
+void tl_proto_send(tl_conn *c, const char *data, size_t len);
+/* Sends {"type":"error"} with the message, then closes. */
+void tl_proto_reject(tl_conn *c, const char *msg);
+void tl_proto_close(tl_conn *c);
+/* Handles one complete message line (exposed for tests). */
+void tl_proto_line(tl_conn *c, char *line, size_t len);
+int tl_token_equal(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,355 @@
+#include "script.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "util.h"
+
+typedef struct {
+  const char *name;
+  const unsigned char *data;
+  size_t size;
+} tl_embedded_module;
+extern const tl_embedded_module tl_embedded_modules[]; /* build/embedded.c */
+
+struct tl_script {
+  lua_State *L;
+  int runner;  /* registry ref: the runner module */
+  int trials;  /* registry ref: runner.trials, the array of trial views */
+  int traceback;
+};
+
+/* Message handler: adds a traceback unless the error is a plain experiment error (a string
+ * that starts with "tunelua:" is already written for the user). */
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  if (strncmp(msg, "tunelua:", 8) == 0) {
+    lua_pushstring(L, msg + 8 + (msg[8] == ' '));
+    return 1;
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static int load_embedded(lua_State *L) {
+  const tl_embedded_module *m = lua_touserdata(L, lua_upvalueindex(1));
+  char chunk[256];
+  snprintf(chunk, sizeof chunk, "=%s", m->name);
+  if (luaL_loadbuffer(L, (const char *)m->data, m->size, chunk) != 0) return lua_error(L);
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* Calls runner[fn] with nargs arguments already on the stack (below them nothing else of
+ * ours); leaves nres results. Returns 0, or -1 with *err set. */
+static int call(tl_script *s, const char *fn, int nargs, int nres, char **err) {
+  lua_State *L = s->L;
+  int base = lua_gettop(L) - nargs;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->traceback);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->runner);
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  lua_insert(L, base + 1);
+  lua_insert(L, base + 1);
+  if (lua_pcall(L, nargs, nres, base + 1) != 0) {
+    *err = tl_strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown Lua error");
+    lua_settop(L, base);
+    return -1;
+  }
+  lua_remove(L, base + 1);
+  return 0;
+}
+
+tl_script *tl_script_new(const char *lua_dir, char **err) {
+  tl_script *s = tl_xcalloc(1, sizeof *s);
+  lua_State *L = s->L = luaL_newstate();
+  if (!L) {
+    *err = tl_strdup("cannot create a Lua state");
+    free(s);
+    return NULL;
+  }
+  luaL_openlibs(L);
+  lua_pushcfunction(L, traceback);
+  s->traceback = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_getglobal(L, "package");
+  if (lua_dir && *lua_dir) {
+    /* development: read lua/ and schedulers/ from a source tree instead of the binary */
+    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;", lua_dir, lua_dir, lua_dir);
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
+  } else {
+    lua_getfield(L, -1, "preload");
+    for (const tl_embedded_module *m = tl_embedded_modules; m->name; m++) {
+      lua_pushlightuserdata(L, (void *)m);
+      lua_pushcclosure(L, load_embedded, 1);
+      lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->traceback);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "tunelua.runner");
+  if (lua_pcall(L, 1, 1, -3) != 0) {
+    *err = tl_strfmt("loading the Lua runtime: %s", lua_tostring(L, -1));
+    lua_close(L);
+    free(s);
+    return NULL;
+  }
+  s->runner = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->runner);
+  lua_getfield(L, -1, "trials");
+  s->trials = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  return s;
+}
+
+void tl_script_free(tl_script *s) {
+  if (!s) return;
+  lua_close(s->L);
+  free(s);
+}
+
+static char *get_str(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  char *v = lua_type(L, -1) == LUA_TSTRING ? tl_strdup(lua_tostring(L, -1)) : NULL;
+  lua_pop(L, 1);
+  return v;
+}
+
+static double get_num(lua_State *L, int t, const char *k, double dflt) {
+  lua_getfield(L, t, k);
+  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : dflt;
+  lua_pop(L, 1);
+  return v;
+}
+
+static char **get_strv(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+  char **v = tl_xcalloc((size_t)n + 1, sizeof *v);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    v[i] = tl_strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+int tl_script_load(tl_script *s, tl_engine *e, char **err) {
+  lua_State *L = s->L;
+  lua_pushstring(L, e->opt.exp_path);
+  lua_createtable(L, 0, 6);
+  if (e->opt.scheduler) lua_pushstring(L, e->opt.scheduler), lua_setfield(L, -2, "scheduler");
+  if (e->opt.searcher) lua_pushstring(L, e->opt.searcher), lua_setfield(L, -2, "searcher");
+  if (e->opt.seed >= 0) lua_pushnumber(L, (double)e->opt.seed), lua_setfield(L, -2, "seed");
+  lua_pushnumber(L, (double)e->seed), lua_setfield(L, -2, "random_seed");
+  if (e->opt.max_concurrent > 0)
+    lua_pushinteger(L, e->opt.max_concurrent), lua_setfield(L, -2, "max_concurrent");
+  if (call(s, "load", 2, 1, err) != 0) return -1;
+  int t = lua_gettop(L);
+  e->name = get_str(L, t, "name");
+  e->metric = get_str(L, t, "metric");
+  char *mode = get_str(L, t, "mode");
+  e->mode = !mode ? 0 : strcmp(mode, "max") == 0 ? 1 : -1;
+  free(mode);
+  e->cmd = get_strv(L, t, "cmd");
+  e->env = get_strv(L, t, "env");
+  e->cpu_per_trial = get_num(L, t, "cpu", 1);
+  e->gpu_per_trial = get_num(L, t, "gpu", 0);
+  e->max_concurrent = (int)get_num(L, t, "max_concurrent", 0);
+  e->max_failures = (int)get_num(L, t, "max_failures", 0);
+  e->stop_grace_s = get_num(L, t, "stop_grace_s", 5);
+  e->seed = (long)get_num(L, t, "seed", (double)e->seed);
+  lua_pop(L, 1);
+  return 0;
+}
+
+int tl_script_start(tl_script *s, tl_engine *e, char **err) {
+  lua_pushstring(s->L, e->dir);
+  return call(s, "start", 1, 0, err);
+}
+
+int tl_script_next(tl_script *s, int *index, int *wait, int *count, char **err) {
+  lua_State *L = s->L;
+  if (call(s, "next", 0, 3, err) != 0) return -1;
+  *index = lua_isnumber(L, -3) ? (int)lua_tointeger(L, -3) - 1 : -1;
+  *wait = lua_isstring(L, -2) && strcmp(lua_tostring(L, -2), "wait") == 0;
+  *count = (int)lua_tointeger(L, -1);
+  lua_pop(L, 3);
+  return 0;
+}
+
+/* Lua value at idx -> cJSON. Arrays are tables whose keys are exactly 1..n (n > 0). */
+static cJSON *to_json(lua_State *L, int idx, int depth, char **err) {
+  if (depth > 64) {
+    *err = tl_strdup("config nests deeper than 64 levels (a cycle?)");
+    return NULL;
+  }
+  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: return cJSON_CreateNull();
+  case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
+  case LUA_TNUMBER: {
+    double v = lua_tonumber(L, idx);
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+  }
+  case LUA_TSTRING: return cJSON_CreateString(lua_tostring(L, idx));
+  case LUA_TTABLE: {
+    size_t n = lua_objlen(L, idx), count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) count++, lua_pop(L, 1);
+    cJSON *out;
+    if (n > 0 && count == n) {
+      out = cJSON_CreateArray();
+      for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, (int)i);
+        cJSON *v = to_json(L, -1, depth + 1, err);
+        lua_pop(L, 1);
+        if (!v) return cJSON_Delete(out), NULL;
+        cJSON_AddItemToArray(out, v);
+      }
+      return out;
+    }
+    out = cJSON_CreateObject();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      char key[64];
+      const char *k;
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        k = lua_tostring(L, -2);
+      } else if (lua_type(L, -2) == LUA_TNUMBER) {
+        snprintf(key, sizeof key, "%.17g", lua_tonumber(L, -2));
+        k = key;
+      } else {
+        *err = tl_strdup("config has a key that is neither a string nor a number");
+        lua_pop(L, 2);
+        return cJSON_Delete(out), NULL;
+      }
+      cJSON *v = to_json(L, -1, depth + 1, err);
+      if (!v) {
+        lua_pop(L, 2);
+        return cJSON_Delete(out), NULL;
+      }
+      cJSON_AddItemToObject(out, k, v);
+      lua_pop(L, 1);
+    }
+    return out;
+  }
+  default:
+    *err = tl_strfmt("config holds a %s value, which cannot be sent to the trainer",
+                     luaL_typename(L, idx));
+    return NULL;
+  }
+}
+
+int tl_script_trial(tl_script *s, int index, char **id, cJSON **config, char **err) {
+  lua_State *L = s->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->trials);
+  lua_rawgeti(L, -1, index + 1);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 2);
+    *err = tl_strfmt("no trial view at index %d", index + 1);
+    return -1;
+  }
+  lua_getfield(L, -1, "id");
+  *id = tl_strdup(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "config");
+  *config = to_json(L, -1, 0, err);
+  lua_pop(L, 3);
+  if (!*config || !*id) {
+    free(*id);
+    if (!*err) *err = tl_strdup("trial view without id or config");
+    return -1;
+  }
+  return 0;
+}
+
+int tl_script_status(tl_script *s, int index, const char *status, long iteration, char **err) {
+  lua_pushinteger(s->L, index + 1);
+  lua_pushstring(s->L, status);
+  lua_pushnumber(s->L, (double)iteration);
+  return call(s, "set_status", 3, 0, err);
+}
+
+/* Writes a cJSON value onto the Lua stack; nested objects get fresh tables. */
+static void push_json(lua_State *L, const cJSON *v) {
+  if (cJSON_IsNumber(v)) {
+    lua_pushnumber(L, v->valuedouble);
+  } else if (cJSON_IsString(v)) {
+    lua_pushstring(L, v->valuestring);
+  } else if (cJSON_IsBool(v)) {
+    lua_pushboolean(L, cJSON_IsTrue(v));
+  } else if (cJSON_IsArray(v)) {
+    lua_createtable(L, cJSON_GetArraySize(v), 0);
+    int i = 1;
+    for (const cJSON *c = v->child; c; c = c->next, i++) push_json(L, c), lua_rawseti(L, -2, i);
+  } else if (cJSON_IsObject(v)) {
+    lua_createtable(L, 0, 4);
+    for (const cJSON *c = v->child; c; c = c->next) {
+      if (cJSON_IsNull(c)) continue;
+      push_json(L, c);
+      lua_setfield(L, -2, c->string);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+}
+
+/* The result goes into the trial view's last_result table, cleared and refilled in place, so
+ * a result costs no new top-level table. */
+int tl_script_result(tl_script *s, int index, const cJSON *result, const char **action,
+                     int *checkpoint, char **err) {
+  lua_State *L = s->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->trials);
+  lua_rawgeti(L, -1, index + 1);
+  lua_getfield(L, -1, "last_result");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 8);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "last_result");
+  }
+  int t = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, t);
+  }
+  for (const cJSON *c = result->child; c; c = c->next) {
+    if (cJSON_IsNull(c)) continue;
+    push_json(L, c);
+    lua_setfield(L, t, c->string);
+  }
+  lua_pop(L, 3);
+  lua_pushinteger(L, index + 1);
+  if (call(s, "on_result", 1, 2, err) != 0) return -1;
+  const char *a = lua_tostring(L, -2);
+  *action = !a ? "continue" : strcmp(a, "stop") == 0 ? "stop" : strcmp(a, "pause") == 0 ? "pause"
+                                                                                         : "continue";
+  *checkpoint = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  return 0;
+}
+
+int tl_script_complete(tl_script *s, int index, int ok, char **err) {
+  lua_pushinteger(s->L, index + 1);
+  lua_pushboolean(s->L, ok);
+  return call(s, "on_complete", 2, 0, err);
+}

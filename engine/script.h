@@ -1,0 +1,30 @@
+/* The only bridge between the engine and Lua (the only file that includes lua.h).
+ * Each function runs one protected call into lua/tunelua/runner.lua with a traceback
+ * handler; failures come back as owned strings in *err. */
+#ifndef TL_SCRIPT_H
+#define TL_SCRIPT_H
+
+#include <cjson/cJSON.h>
+
+struct tl_engine;
+typedef struct tl_script tl_script;
+
+tl_script *tl_script_new(const char *lua_dir, char **err);
+void tl_script_free(tl_script *s);
+/* Runs the experiment file and fills the engine's experiment fields. */
+int tl_script_load(tl_script *s, struct tl_engine *e, char **err);
+/* Builds the scheduler and searcher (after the experiment directory exists). */
+int tl_script_start(tl_script *s, struct tl_engine *e, char **err);
+/* Asks the scheduler (then the searcher) for a trial to run: *index is 0-based or -1; *wait is
+ * set when the searcher asked to wait for results; *count is how many trials Lua holds (the
+ * engine adds records for the ones it has not seen). */
+int tl_script_next(tl_script *s, int *index, int *wait, int *count, char **err);
+/* The id and config of a trial the Lua side created; both owned by the caller. */
+int tl_script_trial(tl_script *s, int index, char **id, cJSON **config, char **err);
+int tl_script_status(tl_script *s, int index, const char *status, long iteration, char **err);
+/* Hands a result to the stop rule, the scheduler and the searcher; *action is a static string. */
+int tl_script_result(tl_script *s, int index, const cJSON *result, const char **action,
+                     int *checkpoint, char **err);
+int tl_script_complete(tl_script *s, int index, int ok, char **err);
+
+#endif

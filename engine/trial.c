@@ -1,0 +1,552 @@
+#include "trial.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "exec_local.h"
+#include "proto.h"
+#include "script.h"
+
+static const char *status_names[] = {"PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"};
+const char *tl_status_name(tl_status s) { return status_names[s]; }
+
+tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config) {
+  if (e->ntrials == e->cap_trials) {
+    e->cap_trials = e->cap_trials ? e->cap_trials * 2 : 64;
+    e->trials = tl_xrealloc(e->trials, (size_t)e->cap_trials * sizeof *e->trials);
+  }
+  tl_trial *t = tl_xcalloc(1, sizeof *t);
+  t->index = e->ntrials;
+  t->id = id;
+  t->config = config;
+  t->status = TL_PENDING;
+  t->fd_result = t->fd_csv = -1;
+  t->dir = tl_strfmt("%s/trials/%s", e->dir, id);
+  tl_mkdirs(t->dir);
+  e->trials[e->ntrials++] = t;
+  e->counts[TL_PENDING]++;
+  tl_buf *b = tl_journal_begin(&e->journal, "trial_added", id);
+  char *cfg = cJSON_PrintUnformatted(config);
+  tl_buf_adds(b, ",\"config\":");
+  tl_buf_adds(b, cfg);
+  free(cfg);
+  tl_journal_end(&e->journal);
+  e->summary_dirty = 1;
+  return t;
+}
+
+tl_trial *tl_trial_find(tl_engine *e, const char *id) {
+  char *end;
+  errno = 0;
+  long i = strtol(id, &end, 10);
+  if (*id && !*end && !errno && i >= 0 && i < e->ntrials && strcmp(e->trials[i]->id, id) == 0)
+    return e->trials[i];
+  for (int k = 0; k < e->ntrials; k++)
+    if (strcmp(e->trials[k]->id, id) == 0) return e->trials[k];
+  return NULL;
+}
+
+void tl_trial_free(tl_trial *t) {
+  free(t->id);
+  free(t->dir);
+  cJSON_Delete(t->config);
+  cJSON_Delete(t->last_result);
+  cJSON_Delete(t->best_result);
+  free(t->error);
+  free(t->note);
+  free(t->fail);
+  for (int i = 0; i < t->ncsv_cols; i++) free(t->csv_cols[i]);
+  free(t->csv_cols);
+  free(t);
+}
+
+void tl_trial_set_status(tl_engine *e, tl_trial *t, tl_status s, const char *reason) {
+  e->counts[t->status]--;
+  e->counts[s]++;
+  t->status = s;
+  tl_buf *b = tl_journal_begin(&e->journal, "status", t->id);
+  tl_buf_adds(b, ",\"status\":");
+  tl_buf_add_json_str(b, tl_status_name(s));
+  tl_buf_printf(b, ",\"iteration\":%ld", t->iterations);
+  if (reason) {
+    tl_buf_adds(b, ",\"reason\":");
+    tl_buf_add_json_str(b, reason);
+  }
+  tl_journal_end(&e->journal);
+  e->summary_dirty = 1;
+  char *err = NULL;
+  if (tl_script_status(e->script, t->index, tl_status_name(s), t->iterations, &err) != 0)
+    tl_engine_script_error(e, err);
+}
+
+static char *trial_path(tl_trial *t, const char *name) { return tl_strfmt("%s/%s", t->dir, name); }
+
+static int open_append(tl_trial *t, const char *name) {
+  char *p = trial_path(t, name);
+  int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  free(p);
+  return fd;
+}
+
+void tl_trial_note(tl_engine *e, tl_trial *t, const char *note) {
+  (void)e;
+  free(t->note);
+  t->note = tl_strdup(note);
+  int fd = open_append(t, "stderr.log");
+  if (fd >= 0) {
+    char *line = tl_strfmt("[tunelua] %s\n", note);
+    tl_write_all(fd, line, strlen(line));
+    free(line);
+    close(fd);
+  }
+}
+
+/* Ends a trial that cannot run at all (no process was started). */
+static void fail_now(tl_engine *e, tl_trial *t, const char *why) {
+  tl_trial_note(e, t, why);
+  free(t->error);
+  t->error = tl_strdup(why);
+  t->failures++;
+  tl_trial_set_status(e, t, TL_ERROR, why);
+  tl_console_message(e, "trial %s ERROR: %s", t->id, why);
+  char *err = NULL;
+  if (tl_script_complete(e->script, t->index, 0, &err) != 0) tl_engine_script_error(e, err);
+}
+
+void tl_trial_start(tl_engine *e, tl_trial *t) {
+  if (e->cpu_per_trial > e->cpus_total + 1e-9 || e->gpu_per_trial > e->gpus_total + 1e-9) {
+    char *why = tl_strfmt("the trial asks for cpu=%g, gpu=%g but this machine has %g CPUs and %g "
+                          "GPUs (%s); lower trainer.resources or use --cpus/--gpus",
+                          e->cpu_per_trial, e->gpu_per_trial, e->cpus_total, e->gpus_total,
+                          e->cpu_source ? e->cpu_source : "detected");
+    fail_now(e, t, why);
+    free(why);
+    return;
+  }
+  t->ask = TL_ASK_NONE;
+  t->kill_stage = 0;
+  t->exited = 0;
+  t->said_done = 0;
+  free(t->fail);
+  t->fail = NULL;
+  free(t->note);
+  t->note = NULL;
+  t->fd_result = open_append(t, "result.jsonl");
+  t->fd_csv = open_append(t, "progress.csv");
+  char *err = NULL;
+  if (tl_exec_spawn(e, t, &err) != 0) {
+    close(t->fd_result), close(t->fd_csv);
+    t->fd_result = t->fd_csv = -1;
+    fail_now(e, t, err);
+    free(err);
+    return;
+  }
+  t->cpu = e->cpu_per_trial;
+  e->cpus_used += t->cpu;
+  e->running++;
+  t->run_started = t->last_report = tl_engine_now(e);
+  tl_buf *b = tl_journal_begin(&e->journal, "started", t->id);
+  tl_buf_printf(b, ",\"pid\":%d", t->pid);
+  tl_journal_end(&e->journal);
+  tl_trial_set_status(e, t, TL_RUNNING, NULL);
+}
+
+void tl_json_flatten(const cJSON *obj, tl_buf *prefix, tl_flat_fn fn, void *ud) {
+  size_t keep = prefix->len;
+  for (const cJSON *c = obj->child; c; c = c->next) {
+    prefix->len = keep;
+    if (keep) tl_buf_addc(prefix, '/');
+    tl_buf_adds(prefix, c->string ? c->string : "");
+    if (cJSON_IsObject(c) && c->child)
+      tl_json_flatten(c, prefix, fn, ud);
+    else
+      fn(ud, prefix->data, c);
+  }
+  prefix->len = keep;
+  if (prefix->data) prefix->data[keep] = 0;
+}
+
+/* progress.csv: the header is the union of the keys seen so far. A result with a new key
+ * rewrites the file from result.jsonl (rare); otherwise one row is appended. */
+typedef struct {
+  tl_trial *t;
+  const char **keys;
+  const cJSON **vals;
+  int n, cap;
+  int fresh;
+} flat_row;
+
+static void collect(void *ud, const char *key, const cJSON *v) {
+  flat_row *r = ud;
+  if (r->n == r->cap) {
+    r->cap = r->cap ? r->cap * 2 : 32;
+    r->keys = tl_xrealloc(r->keys, (size_t)r->cap * sizeof *r->keys);
+    r->vals = tl_xrealloc(r->vals, (size_t)r->cap * sizeof *r->vals);
+  }
+  r->keys[r->n] = tl_strdup(key);
+  r->vals[r->n++] = v;
+  int known = 0;
+  for (int i = 0; i < r->t->ncsv_cols && !known; i++) known = strcmp(r->t->csv_cols[i], key) == 0;
+  if (!known) {
+    r->t->csv_cols = tl_xrealloc(r->t->csv_cols, (size_t)(r->t->ncsv_cols + 1) * sizeof(char *));
+    r->t->csv_cols[r->t->ncsv_cols++] = tl_strdup(key);
+    r->fresh = 1;
+  }
+}
+
+static void csv_cell(tl_buf *b, const cJSON *v) {
+  if (cJSON_IsNumber(v)) {
+    tl_buf_add_num(b, v->valuedouble);
+  } else if (cJSON_IsBool(v)) {
+    tl_buf_adds(b, cJSON_IsTrue(v) ? "True" : "False");
+  } else if (cJSON_IsNull(v) || !v) {
+  } else {
+    char *owned = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
+    const char *s = owned ? owned : v->valuestring;
+    if (strpbrk(s, ",\"\n\r")) {
+      tl_buf_addc(b, '"');
+      for (const char *p = s; *p; p++) {
+        if (*p == '"') tl_buf_addc(b, '"');
+        tl_buf_addc(b, *p);
+      }
+      tl_buf_addc(b, '"');
+    } else {
+      tl_buf_adds(b, s);
+    }
+    free(owned);
+  }
+}
+
+static void csv_row(tl_buf *b, tl_trial *t, flat_row *r) {
+  for (int i = 0; i < t->ncsv_cols; i++) {
+    if (i) tl_buf_addc(b, ',');
+    for (int k = 0; k < r->n; k++)
+      if (strcmp(r->keys[k], t->csv_cols[i]) == 0) {
+        csv_cell(b, r->vals[k]);
+        break;
+      }
+  }
+  tl_buf_addc(b, '\n');
+}
+
+static void row_free(flat_row *r) {
+  for (int i = 0; i < r->n; i++) free((void *)r->keys[i]);
+  r->n = 0;
+}
+
+static void csv_header(tl_buf *b, tl_trial *t) {
+  for (int i = 0; i < t->ncsv_cols; i++) {
+    if (i) tl_buf_addc(b, ',');
+    tl_buf_adds(b, t->csv_cols[i]);
+  }
+  tl_buf_addc(b, '\n');
+}
+
+static void csv_rewrite(tl_trial *t) {
+  char *p = trial_path(t, "result.jsonl");
+  char *all = tl_read_file(p, NULL);
+  free(p);
+  if (!all) return;
+  tl_buf out, prefix;
+  tl_buf_init(&out), tl_buf_init(&prefix);
+  csv_header(&out, t);
+  flat_row r = {.t = t};
+  for (char *line = all, *nl; *line; line = nl + 1) {
+    nl = strchr(line, '\n');
+    if (!nl) break;
+    cJSON *obj = cJSON_ParseWithLength(line, (size_t)(nl - line));
+    if (obj) {
+      tl_json_flatten(obj, &prefix, collect, &r);
+      csv_row(&out, t, &r);
+      row_free(&r);
+      cJSON_Delete(obj);
+    }
+  }
+  p = trial_path(t, "progress.csv");
+  tl_write_file_atomic(p, out.data, out.len);
+  free(p);
+  if (t->fd_csv >= 0) close(t->fd_csv);
+  t->fd_csv = open_append(t, "progress.csv");
+  free(r.keys), free(r.vals), free(all);
+  tl_buf_free(&out), tl_buf_free(&prefix);
+}
+
+static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
+  static tl_buf row, prefix; /* reused across results: the loop is single-threaded */
+  (void)e;
+  flat_row r = {.t = t};
+  tl_buf_reset(&prefix);
+  tl_json_flatten(result, &prefix, collect, &r);
+  if (r.fresh) {
+    csv_rewrite(t);
+  } else {
+    tl_buf_reset(&row);
+    csv_row(&row, t, &r);
+    if (t->fd_csv >= 0) tl_write_all(t->fd_csv, row.data, row.len);
+  }
+  row_free(&r);
+  free(r.keys), free(r.vals);
+}
+
+static void set_number(cJSON *obj, const char *key, double v) {
+  cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (item) cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+  cJSON_AddNumberToObject(obj, key, v);
+}
+
+static int metric_of(tl_engine *e, const cJSON *r, double *v) {
+  if (!e->metric || !r) return 0;
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, e->metric);
+  if (!cJSON_IsNumber(m) || !isfinite(m->valuedouble)) return 0;
+  *v = m->valuedouble;
+  return 1;
+}
+
+static int better(tl_engine *e, double a, double b) { return e->mode < 0 ? a < b : a > b; }
+
+int tl_trial_best(tl_engine *e, double *value) {
+  int best = -1;
+  double bv = 0, v;
+  for (int i = 0; i < e->ntrials; i++)
+    if (metric_of(e, e->trials[i]->last_result, &v) && (best < 0 || better(e, v, bv)))
+      best = i, bv = v;
+  if (value) *value = bv;
+  return best;
+}
+
+const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *checkpoint) {
+  static tl_buf line;
+  double now = tl_engine_now(e);
+  double dt = now - t->last_report;
+  t->last_report = now;
+  t->time_total += dt;
+  t->iterations++;
+  e->results++;
+  cJSON *id = cJSON_GetObjectItemCaseSensitive(metrics, "trial_id");
+  if (id) cJSON_DeleteItemFromObjectCaseSensitive(metrics, "trial_id");
+  cJSON_AddStringToObject(metrics, "trial_id", t->id);
+  set_number(metrics, "training_iteration", (double)t->iterations);
+  set_number(metrics, "time_this_iter_s", dt);
+  set_number(metrics, "time_total_s", t->time_total);
+  set_number(metrics, "timestamp", floor(tl_wallclock()));
+  char *json = cJSON_PrintUnformatted(metrics);
+  tl_buf_reset(&line);
+  tl_buf_adds(&line, json);
+  tl_buf_addc(&line, '\n');
+  if (t->fd_result >= 0) tl_write_all(t->fd_result, line.data, line.len);
+  tl_buf *b = tl_journal_begin(&e->journal, "result", t->id);
+  tl_buf_adds(b, ",\"result\":");
+  tl_buf_adds(b, json);
+  tl_journal_end(&e->journal);
+  free(json);
+  write_csv(e, t, metrics);
+  double v, bv;
+  if (metric_of(e, metrics, &v) && (!metric_of(e, t->best_result, &bv) || better(e, v, bv))) {
+    cJSON_Delete(t->best_result);
+    t->best_result = cJSON_Duplicate(metrics, 1);
+  }
+  cJSON_Delete(t->last_result);
+  t->last_result = metrics;
+  e->summary_dirty = 1;
+  const char *action = "continue";
+  *checkpoint = 0;
+  char *err = NULL;
+  if (e->script_failed || e->interrupted) {
+    action = "stop";
+  } else if (tl_script_result(e->script, t->index, metrics, &action, checkpoint, &err) != 0) {
+    tl_engine_script_error(e, err);
+    action = "pause";
+  }
+  if (strcmp(action, "continue") != 0) {
+    b = tl_journal_begin(&e->journal, "decision", t->id);
+    tl_buf_adds(b, ",\"action\":");
+    tl_buf_add_json_str(b, action);
+    tl_buf_printf(b, ",\"iteration\":%ld", t->iterations);
+    tl_journal_end(&e->journal);
+    if (t->ask == TL_ASK_NONE)
+      tl_trial_ask(e, t, strcmp(action, "stop") == 0 ? TL_ASK_STOP : TL_ASK_PAUSE, e->stop_grace_s);
+  }
+  return action;
+}
+
+/* Escalation for a trial asked to end: SIGTERM to its process group, then SIGKILL. */
+static void on_kill_timer(uv_timer_t *timer) {
+  tl_trial *t = timer->data;
+  if (t->exited) return;
+  tl_engine *e = timer->loop->data;
+  if (t->kill_stage == 0) {
+    t->kill_stage = 1;
+    tl_exec_signal(t, SIGTERM);
+    uv_timer_start(timer, on_kill_timer, (uint64_t)(e->stop_grace_s * 1000) + 1, 0);
+  } else if (t->kill_stage == 1) {
+    t->kill_stage = 2;
+    tl_exec_signal(t, SIGKILL);
+  }
+}
+
+static void on_timer_close(uv_handle_t *h) { free(h); }
+
+static void ensure_timer(tl_engine *e, tl_trial *t) {
+  if (t->kill_timer) return;
+  t->kill_timer = tl_xmalloc(sizeof *t->kill_timer);
+  uv_timer_init(e->loop, t->kill_timer);
+  t->kill_timer->data = t;
+}
+
+void tl_trial_ask(tl_engine *e, tl_trial *t, tl_ask ask, double grace) {
+  if (!t->proc || t->exited) return;
+  if (t->ask == TL_ASK_NONE || ask == TL_ASK_STOP) t->ask = ask;
+  ensure_timer(e, t);
+  if (grace <= 0) {
+    if (t->kill_stage == 0) on_kill_timer(t->kill_timer);
+    return;
+  }
+  if (!uv_is_active((uv_handle_t *)t->kill_timer))
+    uv_timer_start(t->kill_timer, on_kill_timer, (uint64_t)(grace * 1000) + 1, 0);
+}
+
+void tl_trial_fail(tl_engine *e, tl_trial *t, const char *why) {
+  if (!t->fail) t->fail = tl_strdup(why);
+  tl_trial_note(e, t, why);
+  if (t->proc && !t->exited && t->kill_stage == 0) {
+    ensure_timer(e, t);
+    on_kill_timer(t->kill_timer);
+  }
+}
+
+static void finish_exit(tl_engine *e, tl_trial *t) {
+  if (t->kill_timer) {
+    uv_close((uv_handle_t *)t->kill_timer, on_timer_close);
+    t->kill_timer = NULL;
+  }
+  if (t->fd_result >= 0) close(t->fd_result);
+  if (t->fd_csv >= 0) close(t->fd_csv);
+  t->fd_result = t->fd_csv = -1;
+  t->proc = NULL; /* the handle frees itself in its close callback */
+  e->cpus_used -= t->cpu;
+  if (e->cpus_used < 1e-9) e->cpus_used = 0;
+  t->cpu = 0;
+  e->running--;
+  char *reason = NULL;
+  int ok = -1; /* 1 completed, 0 failed for good, -1 no completion (paused or retried) */
+  if (t->ask == TL_ASK_STOP) {
+    tl_trial_set_status(e, t, TL_TERMINATED, "stopped by the scheduler");
+    ok = 1;
+  } else if (t->ask == TL_ASK_PAUSE) {
+    tl_trial_set_status(e, t, TL_PAUSED, e->interrupted ? "interrupted" : NULL);
+  } else if (!t->fail && t->exit_status == 0 && t->term_signal == 0) {
+    tl_trial_set_status(e, t, TL_TERMINATED, NULL);
+    ok = 1;
+  } else {
+    const char *cause = t->fail ? t->fail : t->note;
+    char *code = t->term_signal ? tl_strfmt("killed by signal %d (%s)", t->term_signal,
+                                            strsignal(t->term_signal))
+                                : tl_strfmt("exited with code %lld", (long long)t->exit_status);
+    char *p = trial_path(t, "stderr.log");
+    char *last = cause ? NULL : tl_last_line(p, 4096);
+    free(p);
+    reason = cause  ? tl_strfmt("%s (trainer %s)", cause, code)
+             : last ? tl_strfmt("trainer %s; last stderr line: %.300s", code, last)
+                    : tl_strfmt("trainer %s", code);
+    free(code), free(last);
+    t->failures++;
+    free(t->error);
+    t->error = tl_strdup(reason);
+    if (t->failures <= e->max_failures && !e->interrupted && !e->script_failed) {
+      char *r = tl_strfmt("%s; retry %d of %d", reason, t->failures, e->max_failures);
+      tl_trial_set_status(e, t, TL_PENDING, r);
+      free(r);
+    } else {
+      tl_trial_set_status(e, t, TL_ERROR, reason);
+      tl_console_message(e, "trial %s ERROR: %s", t->id, reason);
+      ok = 0;
+    }
+  }
+  free(reason);
+  char *err = NULL;
+  if (ok >= 0 && tl_script_complete(e->script, t->index, ok, &err) != 0) tl_engine_script_error(e, err);
+  tl_engine_kick(e);
+}
+
+static void on_drain_timer(uv_timer_t *timer) {
+  tl_trial *t = timer->data;
+  if (t->conn) tl_proto_close(t->conn); /* calls tl_trial_conn_closed */
+}
+
+void tl_trial_exited(tl_engine *e, tl_trial *t, int64_t status, int sig) {
+  t->exited = 1;
+  t->exit_status = status;
+  t->term_signal = sig;
+  if (t->kill_timer) uv_timer_stop(t->kill_timer);
+  if (!t->conn) {
+    finish_exit(e, t);
+    return;
+  }
+  /* the socket may still hold the trainer's last words (an error message): let it drain,
+   * but not longer than a second if a child of the trainer keeps it open */
+  ensure_timer(e, t);
+  uv_timer_start(t->kill_timer, on_drain_timer, 1000, 0);
+}
+
+void tl_trial_conn_closed(tl_engine *e, tl_trial *t) {
+  if (t->exited && t->proc) finish_exit(e, t);
+}
+
+/* summary.json: rewritten whole through rename, so readers never see half a file. */
+int tl_summary_write(tl_engine *e, const char *status) {
+  tl_buf b;
+  tl_buf_init(&b);
+  double bv = 0;
+  int best = tl_trial_best(e, &bv);
+  tl_buf_adds(&b, "{\"name\":");
+  tl_buf_add_json_str(&b, e->name);
+  tl_buf_adds(&b, ",\"metric\":");
+  if (e->metric) tl_buf_add_json_str(&b, e->metric);
+  else tl_buf_adds(&b, "null");
+  tl_buf_adds(&b, ",\"mode\":");
+  tl_buf_adds(&b, e->mode > 0 ? "\"max\"" : e->mode < 0 ? "\"min\"" : "null");
+  tl_buf_adds(&b, ",\"status\":");
+  tl_buf_add_json_str(&b, status);
+  tl_buf_adds(&b, ",\"best_trial\":");
+  if (best >= 0) tl_buf_add_json_str(&b, e->trials[best]->id);
+  else tl_buf_adds(&b, "null");
+  tl_buf_printf(&b, ",\"seed\":%ld,\"elapsed_s\":", e->seed);
+  tl_buf_add_num(&b, floor((tl_engine_now(e) - e->started) * 1000) / 1000);
+  tl_buf_adds(&b, ",\"counts\":{");
+  for (int s = 0; s < 5; s++)
+    tl_buf_printf(&b, "%s\"%s\":%d", s ? "," : "", tl_status_name((tl_status)s), e->counts[s]);
+  tl_buf_adds(&b, "},\"trials\":[");
+  for (int i = 0; i < e->ntrials; i++) {
+    tl_trial *t = e->trials[i];
+    char *cfg = cJSON_PrintUnformatted(t->config);
+    char *last = t->last_result ? cJSON_PrintUnformatted(t->last_result) : NULL;
+    char *bst = t->best_result ? cJSON_PrintUnformatted(t->best_result) : NULL;
+    tl_buf_adds(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
+    tl_buf_add_json_str(&b, t->id);
+    tl_buf_adds(&b, ",\"status\":");
+    tl_buf_add_json_str(&b, tl_status_name(t->status));
+    tl_buf_printf(&b, ",\"config\":%s,\"iterations\":%ld,\"failures\":%d,\"last_result\":%s,"
+                      "\"best_result\":%s,\"error\":",
+                  cfg, t->iterations, t->failures, last ? last : "null", bst ? bst : "null");
+    if (t->error && t->status != TL_TERMINATED) tl_buf_add_json_str(&b, t->error);
+    else tl_buf_adds(&b, "null");
+    tl_buf_adds(&b, ",\"dir\":");
+    char *dir = tl_strfmt("trials/%s", t->id);
+    tl_buf_add_json_str(&b, dir);
+    tl_buf_addc(&b, '}');
+    free(dir), free(cfg), free(last), free(bst);
+  }
+  tl_buf_adds(&b, "]}\n");
+  char *p = tl_strfmt("%s/summary.json", e->dir);
+  int rc = tl_write_file_atomic(p, b.data, b.len);
+  free(p);
+  tl_buf_free(&b);
+  e->summary_dirty = 0;
+  return rc;
+}

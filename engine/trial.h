@@ -1,0 +1,34 @@
+/* Trials: records, the state machine, results and their files, summary.json. */
+#ifndef TL_TRIAL_H
+#define TL_TRIAL_H
+
+#include "engine.h"
+
+/* Takes ownership of id and config; creates trials/<id>/ and journals the addition. */
+tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config);
+tl_trial *tl_trial_find(tl_engine *e, const char *id);
+void tl_trial_free(tl_trial *t);
+/* Moves a trial to a new state: counts, journal, the Lua view. reason may be NULL. */
+void tl_trial_set_status(tl_engine *e, tl_trial *t, tl_status s, const char *reason);
+/* Starts (or restarts) a PENDING or PAUSED trial's process. */
+void tl_trial_start(tl_engine *e, tl_trial *t);
+/* A result from the trainer: engine fields, files, journal, stop rule, scheduler. Takes
+ * ownership of metrics; returns the action ("continue", "stop", "pause"). */
+const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *checkpoint);
+/* Ask a running trial to end (stop or pause): after stop_grace_s SIGTERM, then SIGKILL. */
+void tl_trial_ask(tl_engine *e, tl_trial *t, tl_ask ask, double grace);
+/* The engine fails a running trial (protocol error): recorded, process group killed. */
+void tl_trial_fail(tl_engine *e, tl_trial *t, const char *why);
+/* Remembers something that explains a later failure and appends it to stderr.log. */
+void tl_trial_note(tl_engine *e, tl_trial *t, const char *note);
+/* The process exited; the trial's new state is decided once its connection has drained. */
+void tl_trial_exited(tl_engine *e, tl_trial *t, int64_t status, int sig);
+void tl_trial_conn_closed(tl_engine *e, tl_trial *t);
+/* Index of the best trial by its last result (mode/metric), or -1. */
+int tl_trial_best(tl_engine *e, double *value);
+int tl_summary_write(tl_engine *e, const char *status);
+/* Flattens nested objects into "a/b" keys, as progress.csv columns. */
+typedef void (*tl_flat_fn)(void *ud, const char *key, const cJSON *v);
+void tl_json_flatten(const cJSON *obj, tl_buf *prefix, tl_flat_fn fn, void *ud);
+
+#endif

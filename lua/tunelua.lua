@@ -1,0 +1,179 @@
+-- The module experiment files see: `local tune = require "tunelua"`.
+-- It re-exports the search-space DSL, names the schedulers and searchers, and validates the
+-- experiment table so that a mistake is reported with the file, line and field.
+local dsl = require "tunelua.dsl"
+
+local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
+local setmetatable, getmetatable, pcall, require = setmetatable, getmetatable, pcall, require
+local format, floor = string.format, math.floor
+
+local M = { version = "0.1.0" }
+
+for _, name in ipairs {
+  "uniform", "quniform", "loguniform", "qloguniform", "randn", "qrandn", "randint", "qrandint",
+  "lograndint", "qlograndint", "choice", "grid_search", "sample_from",
+} do
+  M[name] = dsl[name]
+end
+
+-- `tune.schedulers.asha` and `tune.searchers.tpe` load schedulers/<name>.lua on first use and
+-- hand back its constructor, so its option errors point at the user's line.
+local function registry(kind)
+  return setmetatable({}, {
+    __index = function(_, name)
+      local ok, ctor = pcall(require, "schedulers." .. tostring(name))
+      if not ok then
+        if tostring(ctor):find("module 'schedulers." .. tostring(name) .. "' not found", 1, true) then
+          error(format("unknown %s '%s'", kind, tostring(name)), 2)
+        end
+        error(ctor, 0)
+      end
+      return ctor
+    end,
+  })
+end
+M.schedulers = registry("scheduler")
+M.searchers = registry("searcher")
+
+local Experiment = {}
+M.Experiment = Experiment
+
+local fields = {
+  name = true, trainer = true, config = true, num_samples = true, metric = true, mode = true,
+  stop = true, scheduler = true, searcher = true, max_failures = true, max_concurrent = true,
+  checkpoint = true, seed = true,
+}
+local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true }
+local resource_fields = { cpu = true, gpu = true }
+
+local function is_count(v, min)
+  return type(v) == "number" and v == floor(v) and v >= min
+end
+
+-- Checks the experiment table and fills defaults; raises "file:line: field: problem" with
+-- the line of the tune.experiment call.
+function M.experiment(spec)
+  local info = debug.getinfo(2, "Sl")
+  local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "experiment"
+  local function fail(fmt, ...)
+    error("tunelua: " .. where .. ": " .. format(fmt, ...), 0)
+  end
+  if type(spec) ~= "table" then fail("tune.experiment expects a table, got %s", type(spec)) end
+  for k in pairs(spec) do
+    if not fields[k] then fail("unknown field '%s' in the experiment", tostring(k)) end
+  end
+  local e = setmetatable({}, Experiment)
+  e.where = where
+  if spec.name ~= nil and (type(spec.name) ~= "string" or not spec.name:match("^[%w_.-]+$")) then
+    fail("name must be a string of letters, digits, '_', '-' or '.', got %s", tostring(spec.name))
+  end
+  e.name = spec.name
+
+  local tr = spec.trainer
+  if type(tr) ~= "table" then fail("trainer must be a table with a cmd, got %s", type(tr)) end
+  for k in pairs(tr) do
+    if not trainer_fields[k] then fail("unknown field 'trainer.%s'", tostring(k)) end
+  end
+  local cmd = tr.cmd
+  if type(cmd) == "string" then cmd = { "/bin/sh", "-c", cmd } end
+  if type(cmd) ~= "table" or #cmd == 0 then
+    fail("trainer.cmd must be a non-empty list of strings (or a shell command string)")
+  end
+  e.cmd = {}
+  for i, a in ipairs(cmd) do
+    if type(a) ~= "string" and type(a) ~= "number" then
+      fail("trainer.cmd[%d] must be a string, got %s", i, type(a))
+    end
+    e.cmd[i] = tostring(a)
+  end
+  local res = tr.resources or {}
+  if type(res) ~= "table" then fail("trainer.resources must be a table") end
+  for k in pairs(res) do
+    if not resource_fields[k] then fail("unknown field 'trainer.resources.%s'", tostring(k)) end
+  end
+  e.cpu = res.cpu == nil and 1 or res.cpu
+  e.gpu = res.gpu == nil and 0 or res.gpu
+  if type(e.cpu) ~= "number" or e.cpu <= 0 then
+    fail("trainer.resources.cpu must be a number > 0, got %s", tostring(res.cpu))
+  end
+  if type(e.gpu) ~= "number" or e.gpu < 0 then
+    fail("trainer.resources.gpu must be a number >= 0, got %s", tostring(res.gpu))
+  end
+  e.env = {}
+  if tr.env ~= nil then
+    if type(tr.env) ~= "table" then fail("trainer.env must be a table of NAME = value") end
+    local names = {}
+    for k in pairs(tr.env) do names[#names + 1] = k end
+    table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+    for _, k in ipairs(names) do
+      local v = tr.env[k]
+      if type(k) ~= "string" or not k:match("^[%a_][%w_]*$") then
+        fail("trainer.env has an invalid variable name %s", tostring(k))
+      end
+      if type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean" then
+        fail("trainer.env.%s must be a string or number, got %s", k, type(v))
+      end
+      e.env[#e.env + 1] = k .. "=" .. tostring(v)
+    end
+  end
+  e.stop_grace_s = tr.stop_grace_s == nil and 5 or tr.stop_grace_s
+  if type(e.stop_grace_s) ~= "number" or e.stop_grace_s < 0 then
+    fail("trainer.stop_grace_s must be a number of seconds >= 0")
+  end
+
+  e.config = spec.config == nil and {} or spec.config
+  if type(e.config) ~= "table" or dsl.is_domain(e.config) then
+    fail("config must be a table of parameters")
+  end
+  dsl.validate(e.config, "config")
+
+  e.num_samples = spec.num_samples == nil and 1 or spec.num_samples
+  if not is_count(e.num_samples, 1) then
+    fail("num_samples must be an integer >= 1, got %s", tostring(spec.num_samples))
+  end
+  if spec.metric ~= nil and type(spec.metric) ~= "string" then fail("metric must be a string") end
+  e.metric = spec.metric
+  if spec.mode ~= nil and spec.mode ~= "max" and spec.mode ~= "min" then
+    fail("mode must be \"max\" or \"min\", got %s", tostring(spec.mode))
+  end
+  if e.metric and not spec.mode then fail("metric '%s' needs mode = \"max\" or \"min\"", e.metric) end
+  if spec.mode and not e.metric then fail("mode is set but metric is not") end
+  e.mode = spec.mode
+
+  local stop = spec.stop
+  if stop ~= nil and type(stop) ~= "function" then
+    if type(stop) ~= "table" then fail("stop must be a table of thresholds or a function") end
+    for k, v in pairs(stop) do
+      if type(k) ~= "string" or type(v) ~= "number" then
+        fail("stop.%s must be a number threshold", tostring(k))
+      end
+    end
+  end
+  e.stop = stop
+
+  e.scheduler = spec.scheduler
+  if e.scheduler ~= nil and (type(e.scheduler) ~= "table" or type(e.scheduler.on_result) ~= "function") then
+    fail("scheduler must be made by tune.schedulers.<name> { ... } (an object with on_result)")
+  end
+  e.searcher = spec.searcher
+  if e.searcher ~= nil and (type(e.searcher) ~= "table" or type(e.searcher.suggest) ~= "function") then
+    fail("searcher must be made by tune.searchers.<name> { ... } (an object with suggest)")
+  end
+  e.max_failures = spec.max_failures == nil and 0 or spec.max_failures
+  if not is_count(e.max_failures, 0) then fail("max_failures must be an integer >= 0") end
+  e.max_concurrent = spec.max_concurrent == nil and 0 or spec.max_concurrent
+  if not is_count(e.max_concurrent, 0) then fail("max_concurrent must be an integer >= 0") end
+  if spec.seed ~= nil and not is_count(spec.seed, 0) then fail("seed must be an integer >= 0") end
+  e.seed = spec.seed
+  if spec.checkpoint ~= nil and type(spec.checkpoint) ~= "table" then
+    fail("checkpoint must be a table")
+  end
+  e.checkpoint = spec.checkpoint or {}
+  return e
+end
+
+function M.is_experiment(v)
+  return getmetatable(v) == Experiment
+end
+
+return M

@@ -1,0 +1,192 @@
+-- The engine's side of Lua: loads the experiment file, owns the trial views and calls the
+-- scheduler and searcher. The C engine (engine/script.c) calls the functions of this module,
+-- each through one protected call; nothing else in Lua talks to C.
+local tune = require "tunelua"
+local rng = require "tunelua.rng"
+
+local type, pairs, error, tostring, format = type, pairs, error, tostring, string.format
+local pcall, loadfile, require, setmetatable = pcall, loadfile, require, setmetatable
+
+local ffi_ok, ffi = pcall(require, "ffi")
+local clock
+if ffi_ok then
+  ffi.cdef "double tl_ffi_engine_now(void);"
+  local C = ffi.C
+  if pcall(function() return C.tl_ffi_engine_now end) then
+    clock = function() return C.tl_ffi_engine_now() end
+  end
+end
+clock = clock or os.clock
+
+local R = { trials = {} }
+local trials = R.trials
+local st = {} -- the experiment, its scheduler and searcher, and what they implement
+
+local function usage_error(msg)
+  error("tunelua: " .. msg, 0)
+end
+
+-- Loads a scheduler or searcher named on the command line: a name in schedulers/ or a path.
+local function load_component(kind, what)
+  local ctor
+  if what:match("%.lua$") then
+    local chunk, err = loadfile(what)
+    if not chunk then usage_error(err) end
+    local ok, v = pcall(chunk)
+    if not ok then usage_error(tostring(v)) end
+    ctor = v
+  else
+    local ok, v = pcall(require, "schedulers." .. what)
+    if not ok then usage_error(format("unknown %s '%s': %s", kind, what, tostring(v))) end
+    ctor = v
+  end
+  if type(ctor) ~= "function" and not (type(ctor) == "table" and (getmetatable(ctor) or {}).__call) then
+    usage_error(format("%s %s does not return a constructor", kind, what))
+  end
+  local ok, obj = pcall(ctor, {})
+  if not ok then usage_error(tostring(obj)) end
+  return obj
+end
+
+-- Runs the experiment file and returns the flat table the C engine reads.
+function R.load(path, over)
+  local chunk, err = loadfile(path)
+  if not chunk then usage_error(err) end
+  local ok, exp = pcall(chunk)
+  if not ok then
+    exp = tostring(exp)
+    usage_error((exp:gsub("^tunelua: ", "")))
+  end
+  if not tune.is_experiment(exp) then
+    usage_error(path .. ": the file must return tune.experiment { ... }")
+  end
+  if over.scheduler then exp.scheduler = load_component("scheduler", over.scheduler) end
+  if over.searcher then exp.searcher = load_component("searcher", over.searcher) end
+  exp.scheduler = exp.scheduler or require("schedulers.fifo")({})
+  exp.searcher = exp.searcher or require("schedulers.random")({})
+  exp.name = exp.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub("[^%w_.-]", "_")
+  exp.seed = over.seed or exp.seed or over.random_seed
+  if over.max_concurrent then exp.max_concurrent = over.max_concurrent end
+  st.exp = exp
+  return {
+    name = exp.name, metric = exp.metric, mode = exp.mode, cmd = exp.cmd, env = exp.env,
+    cpu = exp.cpu, gpu = exp.gpu, max_concurrent = exp.max_concurrent,
+    max_failures = exp.max_failures, stop_grace_s = exp.stop_grace_s, seed = exp.seed,
+  }
+end
+
+local function context(exp, dir, r)
+  return {
+    metric = exp.metric, mode = exp.mode, space = exp.config, num_samples = exp.num_samples,
+    seed = exp.seed, rng = r, trials = trials, now = clock, dir = dir,
+  }
+end
+
+-- Builds the scheduler and searcher contexts and probes once which callbacks they define.
+function R.start(dir)
+  local exp = st.exp
+  local root = rng.new(exp.seed)
+  local sched, search = exp.scheduler, exp.searcher
+  st.sched, st.search = sched, search
+  if sched.setup then sched:setup(context(exp, dir, root:derive("scheduler"))) end
+  if search.setup then search:setup(context(exp, dir, root:derive("searcher"))) end
+  st.choose = sched.choose_trial_to_run and function() return sched:choose_trial_to_run() end
+  st.s_add, st.s_complete, st.s_error = sched.on_trial_add, sched.on_trial_complete, sched.on_trial_error
+  st.q_result, st.q_complete = search.on_result, search.on_trial_complete
+  st.stop = exp.stop
+  st.exhausted = false
+  if not st.choose then
+    -- default: the lowest-numbered PENDING trial, then the lowest PAUSED one
+    st.choose = function()
+      for _, want in pairs { "PENDING", "PAUSED" } do
+        for i = 1, #trials do
+          if trials[i].status == want then return trials[i] end
+        end
+      end
+    end
+  end
+end
+
+local View = {}
+View.__index = View
+function View:__tostring() return "trial " .. self.id end
+
+-- The next trial to start: the scheduler's choice, else a new configuration from the searcher.
+-- Returns its index (1-based) or nil, "wait" when the searcher waits, and the number of trials.
+function R.next()
+  local t = st.choose()
+  if t == nil and not st.exhausted then
+    local id = format("%05d", #trials)
+    local cfg = st.search:suggest(id)
+    if cfg == nil then
+      st.exhausted = true
+    elseif cfg == "wait" then
+      return nil, "wait", #trials
+    elseif type(cfg) ~= "table" then
+      error(format("searcher %s: suggest returned a %s (want a config table, nil or \"wait\")",
+        tostring(st.search.name), type(cfg)))
+    else
+      local v = setmetatable({ id = id, index = #trials + 1, config = cfg, status = "PENDING",
+        iteration = 0 }, View)
+      trials[v.index] = v
+      if st.s_add then st.s_add(st.sched, v) end
+      t = st.choose()
+    end
+  end
+  if t ~= nil and (type(t) ~= "table" or trials[t.index] ~= t) then
+    error(format("scheduler %s: choose_trial_to_run returned %s, not a trial view",
+      tostring(st.sched.name), tostring(t)))
+  end
+  return t and t.index, nil, #trials
+end
+
+function R.set_status(index, status, iteration)
+  local t = trials[index]
+  t.status, t.iteration = status, iteration
+end
+
+local actions = { continue = "continue", stop = "stop", pause = "pause" }
+
+-- A result arrived (already in trials[index].last_result): the stop rule first, as in Ray
+-- Tune, then the scheduler; the searcher hears every result. Returns action, checkpoint.
+function R.on_result(index)
+  local t = trials[index]
+  local r = t.last_result
+  t.iteration = r.training_iteration
+  local stop, action = st.stop, nil
+  if type(stop) == "function" then
+    if stop(t, r) then action = "stop" end
+  elseif stop then
+    for k, v in pairs(stop) do
+      local x = r[k]
+      if type(x) == "number" and x >= v then
+        action = "stop"
+        break
+      end
+    end
+  end
+  if not action then
+    local d = st.sched:on_result(t, r)
+    if d == nil then d = "continue" end
+    action = actions[d]
+    if not action then
+      error(format("scheduler %s: on_result returned %s (want \"continue\", \"pause\" or \"stop\")",
+        tostring(st.sched.name), tostring(d)))
+    end
+  end
+  if st.q_result then st.q_result(st.search, t.id, r) end
+  return action, false
+end
+
+function R.on_complete(index, ok)
+  local t = trials[index]
+  if ok then
+    if st.s_complete then st.s_complete(st.sched, t, t.last_result) end
+    if st.q_complete then st.q_complete(st.search, t.id, t.last_result) end
+  else
+    if st.s_error then st.s_error(st.sched, t) end
+    if st.q_complete then st.q_complete(st.search, t.id, nil, true) end
+  end
+end
+
+return R

@@ -1,0 +1,49 @@
+-- FIFO: every trial runs to the end in the order it was added; no early
+-- stopping. The baseline every other scheduler is compared with.
+
+local type, pairs, ipairs, error, tostring, setmetatable =
+  type, pairs, ipairs, error, tostring, setmetatable
+
+local Fifo = {}
+Fifo.__index = Fifo
+
+function Fifo:setup(exp)
+  self.exp = exp
+end
+
+-- FIFO keeps no per-trial state and never stops a trial early.
+local function nothing() end
+Fifo.on_trial_add = nothing
+Fifo.on_trial_complete = nothing
+Fifo.on_trial_error = nothing
+
+function Fifo.on_result()
+  return "continue"
+end
+
+-- The first PENDING trial in the engine's order, else the first PAUSED one.
+function Fifo:choose_trial_to_run()
+  local trials = self.exp and self.exp.trials
+  if not trials then return nil end
+  local paused
+  for _, t in ipairs(trials) do
+    local s = t.status
+    if s == "PENDING" then
+      return t
+    elseif s == "PAUSED" and not paused then
+      paused = t
+    end
+  end
+  return paused
+end
+
+-- fifo takes no options; any given is a mistake worth reporting.
+return function(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("fifo: options must be a table, got " .. type(opts), 2)
+  end
+  for k in pairs(opts or {}) do
+    error("fifo: unknown option '" .. tostring(k) .. "' (fifo takes no options)", 2)
+  end
+  return setmetatable({ name = "fifo" }, Fifo)
+end
