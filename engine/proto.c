@@ -92,6 +92,11 @@ static void on_hello(tl_conn *c, cJSON *msg) {
     tl_proto_reject(c, "wrong token");
     return;
   }
+  const cJSON *proto = cJSON_GetObjectItemCaseSensitive(msg, "protocol");
+  if (proto && !(cJSON_IsNumber(proto) && proto->valuedouble == 1)) {
+    tl_proto_reject(c, "unsupported protocol version (this engine speaks 1)");
+    return;
+  }
   tl_trial *t = id ? tl_trial_find(e, id) : NULL;
   if (!t) {
     tl_proto_reject(c, "hello names no trial of this experiment");
@@ -157,6 +162,8 @@ void tl_proto_line(tl_conn *c, char *line, size_t len) {
       on_hello(c, msg);
     else
       tl_proto_reject(c, "the first message must be a hello");
+  } else if (c->trial->said_done) {
+    trial_protocol_error(c, "a message after done");
   } else if (strcmp(type, "report") == 0) {
     on_report(c, msg);
   } else if (strcmp(type, "done") == 0) {
@@ -231,6 +238,19 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+tl_conn *tl_proto_adopt(tl_engine *e, int fd) {
+  tl_conn *c = tl_xcalloc(1, sizeof *c);
+  c->e = e;
+  uv_pipe_init(e->loop, &c->pipe, 0);
+  c->pipe.data = c;
+  if (uv_pipe_open(&c->pipe, fd) != 0) {
+    tl_proto_close(c);
+    return NULL;
+  }
+  uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+  return c;
 }
 
 int tl_proto_listen(tl_engine *e, const char **err) {

@@ -15,6 +15,8 @@ typedef struct tl_conn {
 } tl_conn;
 
 int tl_proto_listen(tl_engine *e, const char **err);
+/* Serves a connected stream socket as if it had been accepted (tests, future executors). */
+tl_conn *tl_proto_adopt(tl_engine *e, int fd);
 void tl_proto_send(tl_conn *c, const char *data, size_t len);
 /* Sends {"type":"error"} with the message, then closes. */
 void tl_proto_reject(tl_conn *c, const char *msg);
