@@ -23,7 +23,8 @@ local function registry(kind)
     __index = function(_, name)
       local ok, ctor = pcall(require, "schedulers." .. tostring(name))
       if not ok then
-        if tostring(ctor):find("module 'schedulers." .. tostring(name) .. "' not found", 1, true) then
+        local missing = "module 'schedulers." .. tostring(name) .. "' not found"
+        if tostring(ctor):find(missing, 1, true) then
           error(format("unknown %s '%s'", kind, tostring(name)), 2)
         end
         error(ctor, 0)
@@ -136,7 +137,9 @@ function M.experiment(spec)
   if spec.mode ~= nil and spec.mode ~= "max" and spec.mode ~= "min" then
     fail("mode must be \"max\" or \"min\", got %s", tostring(spec.mode))
   end
-  if e.metric and not spec.mode then fail("metric '%s' needs mode = \"max\" or \"min\"", e.metric) end
+  if e.metric and not spec.mode then
+    fail("metric '%s' needs mode = \"max\" or \"min\"", e.metric)
+  end
   if spec.mode and not e.metric then fail("mode is set but metric is not") end
   e.mode = spec.mode
 
@@ -152,11 +155,12 @@ function M.experiment(spec)
   e.stop = stop
 
   e.scheduler = spec.scheduler
-  if e.scheduler ~= nil and (type(e.scheduler) ~= "table" or type(e.scheduler.on_result) ~= "function") then
+  local sched, search = e.scheduler, spec.searcher
+  if sched ~= nil and (type(sched) ~= "table" or type(sched.on_result) ~= "function") then
     fail("scheduler must be made by tune.schedulers.<name> { ... } (an object with on_result)")
   end
   e.searcher = spec.searcher
-  if e.searcher ~= nil and (type(e.searcher) ~= "table" or type(e.searcher.suggest) ~= "function") then
+  if search ~= nil and (type(search) ~= "table" or type(search.suggest) ~= "function") then
     fail("searcher must be made by tune.searchers.<name> { ... } (an object with suggest)")
   end
   e.max_failures = spec.max_failures == nil and 0 or spec.max_failures

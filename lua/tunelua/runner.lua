@@ -40,7 +40,8 @@ local function load_component(kind, what)
     if not ok then usage_error(format("unknown %s '%s': %s", kind, what, tostring(v))) end
     ctor = v
   end
-  if type(ctor) ~= "function" and not (type(ctor) == "table" and (getmetatable(ctor) or {}).__call) then
+  local callable = type(ctor) == "table" and (getmetatable(ctor) or {}).__call
+  if type(ctor) ~= "function" and not callable then
     usage_error(format("%s %s does not return a constructor", kind, what))
   end
   local ok, obj = pcall(ctor, {})
@@ -91,7 +92,8 @@ function R.start(dir)
   if sched.setup then sched:setup(context(exp, dir, root:derive("scheduler"))) end
   if search.setup then search:setup(context(exp, dir, root:derive("searcher"))) end
   st.choose = sched.choose_trial_to_run and function() return sched:choose_trial_to_run() end
-  st.s_add, st.s_complete, st.s_error = sched.on_trial_add, sched.on_trial_complete, sched.on_trial_error
+  st.s_add, st.s_complete = sched.on_trial_add, sched.on_trial_complete
+  st.s_error = sched.on_trial_error
   st.q_result, st.q_complete = search.on_result, search.on_trial_complete
   st.stop = exp.stop
   st.exhausted = false
