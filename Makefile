@@ -77,7 +77,7 @@ test: tunelua
 
 # The end-to-end specs with the engine under valgrind (trainers are not traced).
 check-valgrind: tunelua
-	TUNELUA_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=engine/test/valgrind.supp" \
+	HWLOC_COMPONENTS=-x86 TUNELUA_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
 	  busted --lua=luajit spec/e2e
 
 install: tunelua

@@ -193,6 +193,16 @@ int tl_script_next(tl_script *s, int *index, int *wait, int *count, char **err) 
   return 0;
 }
 
+typedef struct {
+  char *name;
+  double num;
+  int isnum;
+} json_key;
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const json_key *)a)->name, ((const json_key *)b)->name);
+}
+
 /* Lua value at idx -> cJSON. Arrays are tables whose keys are exactly 1..n (n > 0). */
 static cJSON *to_json(lua_State *L, int idx, int depth, char **err) {
   if (depth > 64) {
@@ -224,29 +234,38 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char **err) {
       }
       return out;
     }
-    out = cJSON_CreateObject();
+    /* keys in sorted order, so the same config always prints the same JSON */
+    json_key *keys = tl_xcalloc(count ? count : 1, sizeof *keys);
+    size_t nk = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-      char key[64];
-      const char *k;
-      if (lua_type(L, -2) == LUA_TSTRING) {
-        k = lua_tostring(L, -2);
-      } else if (lua_type(L, -2) == LUA_TNUMBER) {
-        snprintf(key, sizeof key, "%.17g", lua_tonumber(L, -2));
-        k = key;
+      lua_pop(L, 1);
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        keys[nk].name = tl_strdup(lua_tostring(L, -1));
+      } else if (lua_type(L, -1) == LUA_TNUMBER) {
+        keys[nk].num = lua_tonumber(L, -1);
+        keys[nk].isnum = 1;
+        keys[nk].name = tl_strfmt("%.17g", keys[nk].num);
       } else {
         *err = tl_strdup("config has a key that is neither a string nor a number");
-        lua_pop(L, 2);
-        return cJSON_Delete(out), NULL;
+        lua_pop(L, 1);
+        break;
       }
-      cJSON *v = to_json(L, -1, depth + 1, err);
-      if (!v) {
-        lua_pop(L, 2);
-        return cJSON_Delete(out), NULL;
-      }
-      cJSON_AddItemToObject(out, k, v);
-      lua_pop(L, 1);
+      nk++;
     }
+    out = *err ? NULL : cJSON_CreateObject();
+    qsort(keys, nk, sizeof *keys, by_name);
+    for (size_t i = 0; i < nk && out; i++) {
+      if (keys[i].isnum) lua_pushnumber(L, keys[i].num);
+      else lua_pushstring(L, keys[i].name);
+      lua_rawget(L, idx);
+      cJSON *v = to_json(L, -1, depth + 1, err);
+      lua_pop(L, 1);
+      if (!v) cJSON_Delete(out), out = NULL;
+      else cJSON_AddItemToObject(out, keys[i].name, v);
+    }
+    for (size_t i = 0; i < nk; i++) free(keys[i].name);
+    free(keys);
     return out;
   }
   default:
