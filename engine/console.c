@@ -37,8 +37,6 @@ void tl_console_start(tl_engine *e) {
 
 /* "k=v k=v" of a flat JSON object, numbers short. */
 static void add_config(tl_buf *b, const cJSON *cfg) {
-  tl_buf prefix;
-  tl_buf_init(&prefix);
   int first = 1;
   for (const cJSON *c = cfg ? cfg->child : NULL; c; c = c->next) {
     tl_buf_printf(b, "%s%s=", first ? "" : " ", c->string);
@@ -51,7 +49,6 @@ static void add_config(tl_buf *b, const cJSON *cfg) {
       free(s);
     }
   }
-  tl_buf_free(&prefix);
 }
 
 static void add_best(tl_engine *e, tl_buf *b) {

@@ -50,6 +50,7 @@ typedef struct tl_trial {
   int said_done;        /* the trainer sent done */
   char *fail;           /* set when the engine failed the trial (protocol error) (owned) */
   tl_ask ask;
+  int by_rule;          /* the stop rule (not the scheduler) asked it to stop */
   int kill_stage;       /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
   uv_timer_t *kill_timer;
   struct tl_conn *conn; /* bound connection, borrowed */
@@ -66,7 +67,7 @@ typedef struct tl_options {
   const char *executor;
   const char *lua_dir;  /* development override of the embedded Lua runtime */
   long seed;            /* -1: not given */
-  int max_concurrent;   /* 0: not given */
+  int max_concurrent;   /* 0: not given, -1: given as 0 (no cap) */
   double cpus;          /* 0: detect */
   double gpus;          /* -1: detect */
   int quiet, json;

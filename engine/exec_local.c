@@ -56,14 +56,7 @@ static char **trial_env(tl_engine *e, tl_trial *t) {
   strv s = {0};
   for (char **p = environ; *p; p++)
     if (strncmp(*p, "TUNELUA_", 8) != 0) strv_push(&s, tl_strdup(*p));
-  for (char **p = e->env; p && *p; p++) {
-    char *eq = strchr(*p, '=');
-    if (!eq) continue;
-    char *name = tl_strdup(*p);
-    name[eq - *p] = 0;
-    strv_set(&s, name, tl_strdup(*p));
-    free(name);
-  }
+  /* TUNELUA_* describe this trial and are never taken from elsewhere */
   strv_set(&s, "TUNELUA_CONNECT", tl_strfmt("TUNELUA_CONNECT=unix:%s", e->sock_path));
   strv_set(&s, "TUNELUA_TOKEN", tl_strfmt("TUNELUA_TOKEN=%s", e->token));
   strv_set(&s, "TUNELUA_TRIAL_ID", tl_strfmt("TUNELUA_TRIAL_ID=%s", t->id));
@@ -85,6 +78,15 @@ static char **trial_env(tl_engine *e, tl_trial *t) {
   for (size_t i = 0; i < sizeof thread_vars / sizeof *thread_vars; i++)
     strv_set(&s, thread_vars[i], tl_strfmt("%s=%d", thread_vars[i], threads));
   if (e->gpu_per_trial <= 0) strv_set(&s, "CUDA_VISIBLE_DEVICES", tl_strdup("CUDA_VISIBLE_DEVICES="));
+  /* the experiment's trainer.env comes last: what the user sets explicitly wins */
+  for (char **p = e->env; p && *p; p++) {
+    char *eq = strchr(*p, '=');
+    if (!eq) continue;
+    char *name = tl_strdup(*p);
+    name[eq - *p] = 0;
+    strv_set(&s, name, tl_strdup(*p));
+    free(name);
+  }
   return s.v;
 }
 

@@ -137,7 +137,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   e->interrupted++;
   if (e->interrupted == 1) {
     tl_console_message(e, "tunelua: %s: stopping %d running trials (again to kill them now); "
-                          "resumable state in %s",
+                          "state kept in %s",
                        strsignal(signum), e->running, e->dir);
     for (int i = 0; i < e->ntrials; i++)
       if (e->trials[i]->proc && !e->trials[i]->exited) tl_trial_ask(e, e->trials[i], TL_ASK_PAUSE, 0);

@@ -80,8 +80,15 @@ static int run_main(int argc, char **argv) {
     } else if (!parse_number(val, &num) || num < 0) {
       fprintf(stderr, "tunelua: %s expects a non-negative number, got \"%s\" (see tunelua --help)\n", name, val);
       return TL_EXIT_USAGE;
+    } else if ((strcmp(name, "--seed") == 0 || strcmp(name, "--max-concurrent") == 0) &&
+               (num != (double)(long)num || num > 2e9)) {
+      fprintf(stderr, "tunelua: %s expects a whole number, got \"%s\" (see tunelua --help)\n", name, val);
+      return TL_EXIT_USAGE;
+    } else if (strcmp(name, "--cpus") == 0 && num <= 0) {
+      fprintf(stderr, "tunelua: --cpus expects a number > 0, got \"%s\" (see tunelua --help)\n", val);
+      return TL_EXIT_USAGE;
     } else if (strcmp(name, "--seed") == 0) o.seed = (long)num;
-    else if (strcmp(name, "--max-concurrent") == 0) o.max_concurrent = (int)num;
+    else if (strcmp(name, "--max-concurrent") == 0) o.max_concurrent = num > 0 ? (int)num : -1;
     else if (strcmp(name, "--cpus") == 0) o.cpus = num;
     else if (strcmp(name, "--gpus") == 0) o.gpus = num;
   }

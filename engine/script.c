@@ -157,8 +157,9 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   if (e->opt.searcher) lua_pushstring(L, e->opt.searcher), lua_setfield(L, -2, "searcher");
   if (e->opt.seed >= 0) lua_pushnumber(L, (double)e->opt.seed), lua_setfield(L, -2, "seed");
   lua_pushnumber(L, (double)e->seed), lua_setfield(L, -2, "random_seed");
-  if (e->opt.max_concurrent > 0)
-    lua_pushinteger(L, e->opt.max_concurrent), lua_setfield(L, -2, "max_concurrent");
+  if (e->opt.max_concurrent != 0) /* -1: --max-concurrent 0, no cap */
+    lua_pushinteger(L, e->opt.max_concurrent > 0 ? e->opt.max_concurrent : 0),
+        lua_setfield(L, -2, "max_concurrent");
   if (call(s, "load", 2, 1, err) != 0) return -1;
   int t = lua_gettop(L);
   e->name = get_str(L, t, "name");
@@ -332,7 +333,7 @@ static void push_json(lua_State *L, const cJSON *v) {
 /* The result goes into the trial view's last_result table, cleared and refilled in place, so
  * a result costs no new top-level table. */
 int tl_script_result(tl_script *s, int index, const cJSON *result, const char **action,
-                     int *checkpoint, char **err) {
+                     int *checkpoint, int *by_rule, char **err) {
   lua_State *L = s->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->trials);
   lua_rawgeti(L, -1, index + 1);
@@ -358,7 +359,9 @@ int tl_script_result(tl_script *s, int index, const cJSON *result, const char **
   }
   lua_pop(L, 3);
   lua_pushinteger(L, index + 1);
-  if (call(s, "on_result", 1, 2, err) != 0) return -1;
+  if (call(s, "on_result", 1, 3, err) != 0) return -1;
+  *by_rule = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   const char *a = lua_tostring(L, -2);
   *action = !a ? "continue" : strcmp(a, "stop") == 0 ? "stop" : strcmp(a, "pause") == 0 ? "pause"
                                                                                          : "continue";

@@ -359,7 +359,8 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
   char *err = NULL;
   if (e->script_failed || e->interrupted) {
     action = "stop";
-  } else if (tl_script_result(e->script, t->index, metrics, &action, checkpoint, &err) != 0) {
+  } else if (tl_script_result(e->script, t->index, metrics, &action, checkpoint, &t->by_rule,
+                              &err) != 0) {
     tl_engine_script_error(e, err);
     action = "pause";
   }
@@ -367,7 +368,8 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
     b = tl_journal_begin(&e->journal, "decision", t->id);
     tl_buf_adds(b, ",\"action\":");
     tl_buf_add_json_str(b, action);
-    tl_buf_printf(b, ",\"iteration\":%ld", t->iterations);
+    tl_buf_printf(b, ",\"by\":\"%s\",\"iteration\":%ld", t->by_rule ? "stop" : "scheduler",
+                  t->iterations);
     tl_journal_end(&e->journal);
     if (t->ask == TL_ASK_NONE)
       tl_trial_ask(e, t, strcmp(action, "stop") == 0 ? TL_ASK_STOP : TL_ASK_PAUSE, e->stop_grace_s);
@@ -436,7 +438,8 @@ static void finish_exit(tl_engine *e, tl_trial *t) {
   char *reason = NULL;
   int ok = -1; /* 1 completed, 0 failed for good, -1 no completion (paused or retried) */
   if (t->ask == TL_ASK_STOP) {
-    tl_trial_set_status(e, t, TL_TERMINATED, "stopped by the scheduler");
+    tl_trial_set_status(e, t, TL_TERMINATED,
+                        t->by_rule ? "stop criterion met" : "stopped by the scheduler");
     ok = 1;
   } else if (t->ask == TL_ASK_PAUSE) {
     tl_trial_set_status(e, t, TL_PAUSED, e->interrupted ? "interrupted" : NULL);

@@ -51,20 +51,46 @@ local function is_count(v, min)
   return type(v) == "number" and v == floor(v) and v >= min
 end
 
--- Checks the experiment table and fills defaults; raises "file:line: field: problem" with
--- the line of the tune.experiment call.
+-- The line of the experiment file that sets `name = ...`, searching from line `from`: the
+-- usual `return tune.experiment { ... }` is a tail call, which leaves no frame to ask.
+local function field_line(path, name, from)
+  local f = path and io.open(path, "r")
+  if not f then return nil end
+  local n, found, call = 0, nil, nil
+  local pat = "%f[%w_]" .. name:gsub("%p", "%%%0") .. "%s*="
+  for line in f:lines() do
+    n = n + 1
+    if not call and line:find("experiment%s*[{(]") then call = n end
+    if n >= (from or call or 1) and line:find(pat) then
+      found = n
+      break
+    end
+  end
+  f:close()
+  return found or from or call
+end
+
+-- Checks the experiment table and fills defaults. Errors read "file:line: field: problem",
+-- the line being that of the offending field where it can be found.
 function M.experiment(spec)
   local info = debug.getinfo(2, "Sl")
-  local where = info and (info.short_src .. ":" .. (info.currentline or 0)) or "experiment"
+  local path, from = M.loading, nil
+  if info and info.what ~= "C" and info.currentline and info.currentline > 0 then
+    path, from = info.short_src, info.currentline
+  end
   local function fail(fmt, ...)
-    error("tunelua: " .. where .. ": " .. format(fmt, ...), 0)
+    local msg = format(fmt, ...)
+    local name = msg:match("^unknown field '([^']+)'") or msg:match("^([%w_.]+)")
+    name = name and name:match("([%w_]+)$")
+    local line = name and field_line(path, name, from) or from
+    local where = (path or "experiment") .. (line and (":" .. line) or "")
+    error("tunelua: " .. where .. ": " .. msg, 0)
   end
   if type(spec) ~= "table" then fail("tune.experiment expects a table, got %s", type(spec)) end
   for k in pairs(spec) do
     if not fields[k] then fail("unknown field '%s' in the experiment", tostring(k)) end
   end
   local e = setmetatable({}, Experiment)
-  e.where = where
   if spec.name ~= nil and (type(spec.name) ~= "string" or not spec.name:match("^[%w_.-]+$")) then
     fail("name must be a string of letters, digits, '_', '-' or '.', got %s", tostring(spec.name))
   end

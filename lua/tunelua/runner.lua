@@ -53,7 +53,9 @@ end
 function R.load(path, over)
   local chunk, err = loadfile(path)
   if not chunk then usage_error(err) end
+  tune.loading = path
   local ok, exp = pcall(chunk)
+  tune.loading = nil
   if not ok then
     exp = tostring(exp)
     usage_error((exp:gsub("^tunelua: ", "")))
@@ -68,6 +70,12 @@ function R.load(path, over)
   exp.name = exp.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub("[^%w_.-]", "_")
   exp.seed = over.seed or exp.seed or over.random_seed
   if over.max_concurrent then exp.max_concurrent = over.max_concurrent end
+  -- sample one configuration now, so that a broken sample_from is an experiment error
+  local dsl = require "tunelua.dsl"
+  local okr, rerr = pcall(dsl.resolve, exp.config, rng.new(exp.seed or 0), dsl.grid(exp.config)[1])
+  if not okr then
+    usage_error(tostring(rerr))
+  end
   st.exp = exp
   return {
     name = exp.name, metric = exp.metric, mode = exp.mode, cmd = exp.cmd, env = exp.env,
@@ -150,7 +158,8 @@ end
 local actions = { continue = "continue", stop = "stop", pause = "pause" }
 
 -- A result arrived (already in trials[index].last_result): the stop rule first, as in Ray
--- Tune, then the scheduler; the searcher hears every result. Returns action, checkpoint.
+-- Tune, then the scheduler; the searcher hears every result. Returns the action, whether to
+-- checkpoint, and whether the experiment's stop rule (not the scheduler) decided.
 function R.on_result(index)
   local t = trials[index]
   local r = t.last_result
@@ -167,6 +176,7 @@ function R.on_result(index)
       end
     end
   end
+  local by_rule = action ~= nil
   if not action then
     local d = st.sched:on_result(t, r)
     if d == nil then d = "continue" end
@@ -177,7 +187,7 @@ function R.on_result(index)
     end
   end
   if st.q_result then st.q_result(st.search, t.id, r) end
-  return action, false
+  return action, false, by_rule
 end
 
 function R.on_complete(index, ok)
