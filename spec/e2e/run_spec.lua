@@ -52,9 +52,13 @@ describe("e2e: a FIFO/random experiment", function()
 
   it("writes the experiment directory as DESIGN.md lays it out", function()
     local tree = H.tree(dir)
-    for _, f in ipairs { "experiment.lua", "journal.jsonl", "summary.json", "trials/" } do
-      assert.is_true(tree[f] ~= nil, "missing " .. f)
+    local top = {}
+    for path in pairs(tree) do
+      if not path:find("/.", 1) then top[path] = true end
     end
+    -- exactly these at the top (the engine's socket is gone once it has finished)
+    assert.are.same({ ["experiment.lua"] = true, ["journal.jsonl"] = true,
+      ["summary.json"] = true, ["trials/"] = true }, top)
     assert.are.equal(3, #summary.trials)
     for _, t in ipairs(summary.trials) do
       for _, f in ipairs { "progress.csv", "result.jsonl", "stdout.log", "stderr.log" } do
@@ -66,6 +70,16 @@ describe("e2e: a FIFO/random experiment", function()
     for path in pairs(tree) do
       local id = path:match("^trials/([^/]+)/$")
       if id then assert.is_truthy(H.trials_by_id(summary)[id], "stray " .. path) end
+    end
+  end)
+
+  it("sends the trainer's stdout and stderr to the trial's logs", function()
+    for _, t in ipairs(summary.trials) do
+      local out = H.read(dir .. "/trials/" .. t.id .. "/stdout.log")
+      local err = H.read(dir .. "/trials/" .. t.id .. "/stderr.log")
+      assert.is_truthy(out:find("cfgsteps: trial " .. t.id, 1, true), out)
+      assert.is_truthy(err:find("cfgsteps: a line on stderr", 1, true), err)
+      assert.is_falsy(out:find("a line on stderr", 1, true), out)
     end
   end)
 

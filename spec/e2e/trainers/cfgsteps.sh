@@ -11,6 +11,8 @@ case $x in ''|null) x=0 ;; esac
 if [ -n "$lock" ]; then
   mkdir "$lock" 2>/dev/null || echo "$TUNELUA_TRIAL_ID" >> "$lock.overlap"
 fi
+echo "cfgsteps: trial $TUNELUA_TRIAL_ID x=$x"
+echo "cfgsteps: a line on stderr" >&2
 step=1
 rc=0
 while [ "$step" -le "$n" ]; do
