@@ -19,8 +19,17 @@ enum { TL_EXIT_OK = 0, TL_EXIT_TRIAL_FAILED = 1, TL_EXIT_USAGE = 2, TL_EXIT_INTE
 typedef enum { TL_PENDING, TL_RUNNING, TL_PAUSED, TL_TERMINATED, TL_ERROR } tl_status;
 const char *tl_status_name(tl_status s);
 
-/* What the engine asked a running trial to do; decides the state it ends in on exit. */
-typedef enum { TL_ASK_NONE, TL_ASK_STOP, TL_ASK_PAUSE } tl_ask;
+/* What the engine asked a running trial to do; decides the state it ends in on exit.
+ * RESTART: an exploit; the trial goes back to PENDING with its new config. RESET: the live
+ * process was sent a reset decision and its reset_done is awaited. */
+typedef enum { TL_ASK_NONE, TL_ASK_STOP, TL_ASK_PAUSE, TL_ASK_RESTART, TL_ASK_RESET } tl_ask;
+
+typedef struct {
+  char *path;       /* absolute (owned) */
+  long iteration;
+  double score;
+  int has_score;
+} tl_ckpt;
 
 struct tl_conn;
 struct tl_script;
@@ -57,6 +66,9 @@ typedef struct tl_trial {
   int fd_result, fd_csv;
   char **csv_cols;      /* progress.csv header, owned */
   int ncsv_cols;
+  tl_ckpt *ckpts;       /* recorded checkpoints, oldest first (owned) */
+  int nckpts;
+  int exploit_from;     /* index of the trial an exploit copied, -1 none */
 } tl_trial;
 
 typedef struct tl_options {
@@ -87,6 +99,11 @@ typedef struct tl_engine {
   int max_concurrent, max_failures;
   double stop_grace_s;
   long seed;
+  int reuse;            /* class trainers may take reset decisions instead of restarts */
+  int ckpt_every, ckpt_at_end, ckpt_keep, ckpt_score_max;
+  char *ckpt_score;     /* metric that ranks checkpoints for retention, or NULL (newest) */
+  double ckpt_timeout_s;/* grace for a trainer that checkpoints before it exits */
+  char **shared;        /* "name=absolute read-only path", NULL-terminated (owned) */
   /* resources */
   double cpus_total, cpus_used;
   double gpus_total;

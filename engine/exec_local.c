@@ -68,6 +68,9 @@ static char **trial_env(tl_engine *e, tl_trial *t) {
              pp && *pp ? tl_strfmt("PYTHONPATH=%s/python:%s", e->trainers_dir, pp)
                        : tl_strfmt("PYTHONPATH=%s/python", e->trainers_dir));
     strv_set(&s, "TUNELUA_TRAINERS", tl_strfmt("TUNELUA_TRAINERS=%s", e->trainers_dir));
+    const char *lp = getenv("LUA_PATH");
+    strv_set(&s, "LUA_PATH", tl_strfmt("LUA_PATH=%s/lua/?.lua;%s", e->trainers_dir,
+                                       lp && *lp ? lp : ";"));
   }
   if (e->bin_dir) {
     const char *path = getenv("PATH");

@@ -180,6 +180,28 @@ static void find_install(tl_engine *e) {
   free(probe);
 }
 
+/* Shared objects: each is copied once into DIR/shared/<name>, read-only; trainers get that
+ * path (welcome.shared). The entries become "name=copy". */
+static int share(tl_engine *e) {
+  for (char **s = e->shared; s && *s; s++) {
+    char *eq = strchr(*s, '=');
+    char *name = tl_strfmt("%.*s", (int)(eq - *s), *s);
+    char *dest = tl_strfmt("%s/shared/%s", e->dir, name);
+    char *parent = tl_strfmt("%s/shared", e->dir);
+    tl_mkdirs(parent);
+    int rc = tl_copy_tree(eq + 1, dest, 1);
+    if (rc != 0) {
+      fprintf(stderr, "tunelua: cannot share %s (%s): %s\n", name, eq + 1, strerror(-rc));
+      free(name), free(dest), free(parent);
+      return -1;
+    }
+    free(*s);
+    *s = tl_strfmt("%s=%s", name, dest);
+    free(name), free(dest), free(parent);
+  }
+  return 0;
+}
+
 static int make_dir(tl_engine *e) {
   if (e->opt.dir) {
     e->dir = abs_path(e->opt.dir);
@@ -214,7 +236,7 @@ static int make_dir(tl_engine *e) {
   char *copy = tl_strfmt("%s/experiment.lua", e->dir);
   tl_copy_file(e->opt.exp_path, copy);
   free(copy);
-  return 0;
+  return share(e);
 }
 
 static void make_token(tl_engine *e) {
@@ -240,6 +262,8 @@ static void engine_free(tl_engine *e) {
   tl_console_free(e);
   for (char **p = e->cmd; p && *p; p++) free(*p);
   for (char **p = e->env; p && *p; p++) free(*p);
+  for (char **p = e->shared; p && *p; p++) free(*p);
+  free(e->shared), free(e->ckpt_score);
   free(e->cmd), free(e->env), free(e->name), free(e->metric), free(e->cwd), free(e->dir);
   free(e->sock_path), free(e->trainers_dir), free(e->bin_dir), free(e->self_exe);
   free(e->cpu_source), free(e->script_error);

@@ -112,6 +112,7 @@ static void on_hello(tl_conn *c, cJSON *msg) {
   }
   c->trial = t;
   t->conn = c;
+  c->reuse = e->reuse && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "reuse"));
   tl_buf b;
   tl_buf_init(&b);
   tl_buf_adds(&b, "{\"type\":\"welcome\",\"trial\":");
@@ -120,7 +121,23 @@ static void on_hello(tl_conn *c, cJSON *msg) {
   tl_buf_adds(&b, ",\"config\":");
   tl_buf_adds(&b, cfg);
   free(cfg);
-  tl_buf_printf(&b, ",\"restore\":null,\"iteration\":%ld}\n", t->iterations);
+  tl_buf_adds(&b, ",\"restore\":");
+  const char *restore = tl_trial_latest_checkpoint(t);
+  if (restore) tl_buf_add_json_str(&b, restore);
+  else tl_buf_adds(&b, "null");
+  tl_buf_adds(&b, ",\"trial_dir\":");
+  tl_buf_add_json_str(&b, t->dir);
+  tl_buf_adds(&b, ",\"shared\":{");
+  for (char **s = e->shared; s && *s; s++) {
+    char *eq = strchr(*s, '=');
+    char *name = tl_strfmt("%.*s", (int)(eq - *s), *s);
+    if (s != e->shared) tl_buf_addc(&b, ',');
+    tl_buf_add_json_str(&b, name);
+    tl_buf_addc(&b, ':');
+    tl_buf_add_json_str(&b, eq + 1);
+    free(name);
+  }
+  tl_buf_printf(&b, "},\"iteration\":%ld}\n", t->iterations);
   tl_proto_send(c, b.data, b.len);
   tl_buf_free(&b);
 }
@@ -134,13 +151,75 @@ static void on_report(tl_conn *c, cJSON *msg) {
   }
   tl_trial *t = c->trial;
   int checkpoint = 0;
-  const char *action = tl_trial_report(c->e, t, metrics, &checkpoint);
+  const char *action;
+  if (t->ask == TL_ASK_RESET) {
+    cJSON_Delete(metrics);
+    trial_protocol_error(c, "a report while a reset awaits its reset_done");
+    return;
+  }
+  if (t->ask != TL_ASK_NONE) {
+    /* the trial was already told to end: say it again, record nothing */
+    cJSON_Delete(metrics);
+    action = t->ask == TL_ASK_STOP ? "stop" : "pause";
+  } else {
+    action = tl_trial_report(c->e, t, metrics, &checkpoint);
+  }
   if (c->closing) return;
-  char reply[160];
-  int n = snprintf(reply, sizeof reply,
-                   "{\"type\":\"decision\",\"action\":\"%s\",\"checkpoint\":%s,\"iteration\":%ld}\n",
-                   action, checkpoint ? "true" : "false", t->iterations);
-  tl_proto_send(c, reply, (size_t)n);
+  tl_buf b;
+  tl_buf_init(&b);
+  tl_buf_printf(&b, "{\"type\":\"decision\",\"action\":\"%s\",\"checkpoint\":%s,\"iteration\":%ld",
+                action, checkpoint ? "true" : "false", t->iterations);
+  if (strcmp(action, "reset") == 0) {
+    char *cfg = cJSON_PrintUnformatted(t->config);
+    tl_buf_printf(&b, ",\"config\":%s,\"restore\":", cfg);
+    free(cfg);
+    const char *restore = tl_trial_latest_checkpoint(t);
+    if (restore) tl_buf_add_json_str(&b, restore);
+    else tl_buf_adds(&b, "null");
+  }
+  tl_buf_adds(&b, "}\n");
+  tl_proto_send(c, b.data, b.len);
+  tl_buf_free(&b);
+}
+
+static void on_checkpoint(tl_conn *c, cJSON *msg) {
+  const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "path"));
+  if (!path) {
+    trial_protocol_error(c, "checkpoint without a \"path\" string");
+    return;
+  }
+  char *final = NULL, *err = NULL;
+  if (tl_trial_checkpoint(c->e, c->trial, path, &final, &err) != 0) {
+    trial_protocol_error(c, err);
+    free(err);
+    return;
+  }
+  tl_buf b;
+  tl_buf_init(&b);
+  tl_buf_adds(&b, "{\"type\":\"checkpoint_ok\",\"path\":");
+  tl_buf_add_json_str(&b, final);
+  tl_buf_printf(&b, ",\"iteration\":%ld}\n", c->trial->iterations);
+  tl_proto_send(c, b.data, b.len);
+  tl_buf_free(&b);
+  free(final);
+}
+
+static void on_reset_done(tl_conn *c, cJSON *msg) {
+  tl_trial *t = c->trial;
+  if (t->ask != TL_ASK_RESET) {
+    trial_protocol_error(c, "reset_done without a reset");
+    return;
+  }
+  int ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "ok"));
+  tl_buf *b = tl_journal_begin(&c->e->journal, "reset", t->id);
+  tl_buf_printf(b, ",\"ok\":%s", ok ? "true" : "false");
+  tl_journal_end(&c->e->journal);
+  if (ok) {
+    t->ask = TL_ASK_NONE;
+  } else {
+    t->ask = TL_ASK_NONE; /* tl_trial_ask sets RESTART and arms the grace timer */
+    tl_trial_ask(c->e, t, TL_ASK_RESTART, c->e->stop_grace_s);
+  }
 }
 
 void tl_proto_line(tl_conn *c, char *line, size_t len) {
@@ -166,6 +245,10 @@ void tl_proto_line(tl_conn *c, char *line, size_t len) {
     trial_protocol_error(c, "a message after done");
   } else if (strcmp(type, "report") == 0) {
     on_report(c, msg);
+  } else if (strcmp(type, "checkpoint") == 0) {
+    on_checkpoint(c, msg);
+  } else if (strcmp(type, "reset_done") == 0) {
+    on_reset_done(c, msg);
   } else if (strcmp(type, "done") == 0) {
     c->trial->said_done = 1;
   } else if (strcmp(type, "error") == 0) {

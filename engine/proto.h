@@ -12,6 +12,7 @@ typedef struct tl_conn {
   char *buf;       /* bytes received and not yet parsed */
   size_t len, cap;
   int closing;
+  int reuse;       /* the trainer said it can take reset decisions */
 } tl_conn;
 
 int tl_proto_listen(tl_engine *e, const char **err);

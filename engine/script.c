@@ -175,6 +175,18 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   e->max_failures = (int)get_num(L, t, "max_failures", 0);
   e->stop_grace_s = get_num(L, t, "stop_grace_s", 5);
   e->seed = (long)get_num(L, t, "seed", (double)e->seed);
+  lua_getfield(L, t, "reuse");
+  e->reuse = lua_toboolean(L, -1);
+  lua_getfield(L, t, "ckpt_at_end");
+  e->ckpt_at_end = lua_toboolean(L, -1);
+  lua_getfield(L, t, "ckpt_score_max");
+  e->ckpt_score_max = lua_toboolean(L, -1);
+  lua_pop(L, 3);
+  e->ckpt_every = (int)get_num(L, t, "ckpt_every", 0);
+  e->ckpt_keep = (int)get_num(L, t, "ckpt_keep", 0);
+  e->ckpt_score = get_str(L, t, "ckpt_score");
+  e->ckpt_timeout_s = get_num(L, t, "ckpt_timeout_s", 60);
+  e->shared = get_strv(L, t, "shared");
   lua_pop(L, 1);
   return 0;
 }
@@ -333,7 +345,7 @@ static void push_json(lua_State *L, const cJSON *v) {
 /* The result goes into the trial view's last_result table, cleared and refilled in place, so
  * a result costs no new top-level table. */
 int tl_script_result(tl_script *s, int index, const cJSON *result, const char **action,
-                     int *checkpoint, int *by_rule, char **err) {
+                     int *checkpoint, int *by_rule, int *source, char **err) {
   lua_State *L = s->L;
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->trials);
   lua_rawgeti(L, -1, index + 1);
@@ -359,15 +371,25 @@ int tl_script_result(tl_script *s, int index, const cJSON *result, const char **
   }
   lua_pop(L, 3);
   lua_pushinteger(L, index + 1);
-  if (call(s, "on_result", 1, 3, err) != 0) return -1;
-  *by_rule = lua_toboolean(L, -1);
-  lua_pop(L, 1);
+  if (call(s, "on_result", 1, 4, err) != 0) return -1;
+  *source = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) - 1 : -1;
+  *by_rule = lua_toboolean(L, -2);
+  lua_pop(L, 2);
   const char *a = lua_tostring(L, -2);
-  *action = !a ? "continue" : strcmp(a, "stop") == 0 ? "stop" : strcmp(a, "pause") == 0 ? "pause"
-                                                                                         : "continue";
+  static const char *known[] = {"stop", "pause", "exploit"};
+  *action = "continue";
+  for (size_t i = 0; a && i < sizeof known / sizeof *known; i++)
+    if (strcmp(a, known[i]) == 0) *action = known[i];
   *checkpoint = lua_toboolean(L, -1);
   lua_pop(L, 2);
   return 0;
+}
+
+int tl_script_checkpoint(tl_script *s, int index, const char *path, long iteration, char **err) {
+  lua_pushinteger(s->L, index + 1);
+  lua_pushstring(s->L, path);
+  lua_pushnumber(s->L, (double)iteration);
+  return call(s, "set_checkpoint", 3, 0, err);
 }
 
 int tl_script_complete(tl_script *s, int index, int ok, char **err) {

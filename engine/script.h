@@ -22,10 +22,14 @@ int tl_script_next(tl_script *s, int *index, int *wait, int *count, char **err);
 /* The id and config of a trial the Lua side created; both owned by the caller. */
 int tl_script_trial(tl_script *s, int index, char **id, cJSON **config, char **err);
 int tl_script_status(tl_script *s, int index, const char *status, long iteration, char **err);
-/* Hands a result to the stop rule, the scheduler and the searcher; *action is a static string;
- * *by_rule is set when the experiment's stop rule decided rather than the scheduler. */
+/* Hands a result to the stop rule, the scheduler and the searcher; *action is a static string
+ * ("continue", "stop", "pause", "exploit"); *by_rule is set when the experiment's stop rule
+ * decided rather than the scheduler; for "exploit", *source is the trial whose checkpoint to
+ * take, and the trial's config in Lua is the new one (read it with tl_script_trial). */
 int tl_script_result(tl_script *s, int index, const cJSON *result, const char **action,
-                     int *checkpoint, int *by_rule, char **err);
+                     int *checkpoint, int *by_rule, int *source, char **err);
+/* Tells the trial's view about its newest recorded checkpoint. */
+int tl_script_checkpoint(tl_script *s, int index, const char *path, long iteration, char **err);
 int tl_script_complete(tl_script *s, int index, int ok, char **err);
 
 #endif

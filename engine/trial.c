@@ -8,6 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include "console.h"
 #include "exec_local.h"
 #include "proto.h"
@@ -27,6 +30,7 @@ tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config) {
   t->config = config;
   t->status = TL_PENDING;
   t->fd_result = t->fd_csv = -1;
+  t->exploit_from = -1;
   t->dir = tl_strfmt("%s/trials/%s", e->dir, id);
   tl_mkdirs(t->dir);
   e->trials[e->ntrials++] = t;
@@ -63,6 +67,8 @@ void tl_trial_free(tl_trial *t) {
   free(t->fail);
   for (int i = 0; i < t->ncsv_cols; i++) free(t->csv_cols[i]);
   free(t->csv_cols);
+  for (int i = 0; i < t->nckpts; i++) free(t->ckpts[i].path);
+  free(t->ckpts);
   free(t);
 }
 
@@ -119,6 +125,176 @@ static void fail_now(tl_engine *e, tl_trial *t, const char *why) {
   if (tl_script_complete(e->script, t->index, 0, &err) != 0) tl_engine_script_error(e, err);
 }
 
+const char *tl_trial_latest_checkpoint(const tl_trial *t) {
+  return t->nckpts ? t->ckpts[t->nckpts - 1].path : NULL;
+}
+
+/* A tmp- directory under checkpoints/ is one a trainer was still writing when it ended:
+ * never restored, removed before the trial runs again. */
+static void remove_unrecorded(tl_trial *t) {
+  char *dir = tl_strfmt("%s/checkpoints", t->dir);
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (strncmp(de->d_name, "tmp-", 4) != 0) continue;
+    char *p = tl_strfmt("%s/%s", dir, de->d_name);
+    tl_remove_tree(p);
+    free(p);
+  }
+  if (d) closedir(d);
+  free(dir);
+}
+
+static int metric_of(tl_engine *e, const cJSON *r, double *v);
+static int better(tl_engine *e, double a, double b);
+
+/* Keeps checkpoint.keep checkpoints: the newest ones, or the best by checkpoint.score; the
+ * newest is always kept, since a restart restores it. */
+static void retain(tl_engine *e, tl_trial *t) {
+  while (e->ckpt_keep > 0 && t->nckpts > e->ckpt_keep) {
+    int drop = 0; /* the oldest */
+    if (e->ckpt_score) {
+      int scored = 0;
+      for (int i = 0; i < t->nckpts - 1; i++) scored += t->ckpts[i].has_score;
+      if (scored < e->ckpt_keep && t->nckpts - 1 <= e->ckpt_keep) break;
+      for (int i = 1; i < t->nckpts - 1; i++) {
+        tl_ckpt *a = &t->ckpts[i], *w = &t->ckpts[drop];
+        int worse = !a->has_score ? w->has_score
+                    : !w->has_score ? 0
+                    : e->ckpt_score_max ? a->score < w->score : a->score > w->score;
+        if (worse) drop = i;
+      }
+    }
+    tl_buf *b = tl_journal_begin(&e->journal, "checkpoint_deleted", t->id);
+    tl_buf_adds(b, ",\"path\":");
+    tl_buf_add_json_str(b, t->ckpts[drop].path);
+    tl_journal_end(&e->journal);
+    tl_remove_tree(t->ckpts[drop].path);
+    free(t->ckpts[drop].path);
+    memmove(&t->ckpts[drop], &t->ckpts[drop + 1], (size_t)(t->nckpts - drop - 1) * sizeof *t->ckpts);
+    t->nckpts--;
+  }
+}
+
+/* Adds a checkpoint directory that is already in its final place. */
+static void add_checkpoint(tl_engine *e, tl_trial *t, char *path, const cJSON *result) {
+  t->ckpts = tl_xrealloc(t->ckpts, (size_t)(t->nckpts + 1) * sizeof *t->ckpts);
+  tl_ckpt *c = &t->ckpts[t->nckpts++];
+  memset(c, 0, sizeof *c);
+  c->path = path;
+  c->iteration = t->iterations;
+  const cJSON *s = e->ckpt_score && result ? cJSON_GetObjectItemCaseSensitive(result, e->ckpt_score) : NULL;
+  if (cJSON_IsNumber(s) && isfinite(s->valuedouble)) c->score = s->valuedouble, c->has_score = 1;
+  tl_buf *b = tl_journal_begin(&e->journal, "checkpoint", t->id);
+  tl_buf_adds(b, ",\"path\":");
+  tl_buf_add_json_str(b, path);
+  tl_buf_printf(b, ",\"iteration\":%ld", t->iterations);
+  tl_journal_end(&e->journal);
+  retain(e, t);
+  e->summary_dirty = 1;
+  char *err = NULL;
+  if (tl_script_checkpoint(e->script, t->index, path, t->iterations, &err) != 0)
+    tl_engine_script_error(e, err);
+}
+
+/* A free name checkpoints/checkpoint_<iteration>[-n][suffix] in the trial's directory. */
+static char *checkpoint_name(tl_trial *t, const char *suffix) {
+  char *base = tl_strfmt("%s/checkpoints/checkpoint_%06ld%s", t->dir, t->iterations, suffix);
+  char *name = tl_strdup(base);
+  for (int n = 2; access(name, F_OK) == 0; n++) {
+    free(name);
+    name = tl_strfmt("%s-%d", base, n);
+  }
+  free(base);
+  return name;
+}
+
+int tl_trial_checkpoint(tl_engine *e, tl_trial *t, const char *path, char **final, char **err) {
+  char *real = realpath(path, NULL), *home = realpath(t->dir, NULL);
+  struct stat st;
+  int rc = -1;
+  if (!real) {
+    *err = tl_strfmt("record_checkpoint: %s does not exist", path);
+  } else if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *err = tl_strfmt("record_checkpoint: %s is not a directory", path);
+  } else if (!home || strncmp(real, home, strlen(home)) != 0 || real[strlen(home)] != '/') {
+    *err = tl_strfmt("record_checkpoint: %s is outside the trial's directory %s", path, t->dir);
+  } else {
+    int known = 0;
+    for (int i = 0; i < t->nckpts; i++) known |= strcmp(t->ckpts[i].path, real) == 0;
+    char *dir = tl_strfmt("%s/checkpoints", t->dir);
+    tl_mkdirs(dir);
+    free(dir);
+    char *name = checkpoint_name(t, "");
+    if (known) {
+      *err = tl_strfmt("record_checkpoint: %s is already recorded", path);
+      free(name);
+    } else if (rename(real, name) != 0) {
+      *err = tl_strfmt("record_checkpoint: cannot move %s to %s: %s", path, name, strerror(errno));
+      free(name);
+    } else {
+      add_checkpoint(e, t, name, t->last_result);
+      *final = tl_strdup(name);
+      rc = 0;
+    }
+  }
+  free(real), free(home);
+  return rc;
+}
+
+/* An exploit (PBT): the trial takes another's newest checkpoint and a new config. The live
+ * process is reset in place when it can take it (reuse), else it ends and restarts. */
+static const char *exploit(tl_engine *e, tl_trial *t, int source) {
+  tl_trial *src = e->trials[source];
+  char *id = NULL, *err = NULL;
+  cJSON *cfg = NULL;
+  if (tl_script_trial(e->script, t->index, &id, &cfg, &err) != 0) {
+    tl_engine_script_error(e, err);
+    return "pause";
+  }
+  free(id);
+  cJSON_Delete(t->config);
+  t->config = cfg;
+  t->exploit_from = source;
+  const char *from = tl_trial_latest_checkpoint(src);
+  char *copy = NULL;
+  if (from) {
+    char *suffix = tl_strfmt("-from-%s", src->id);
+    copy = checkpoint_name(t, suffix);
+    free(suffix);
+    char *dir = tl_strfmt("%s/checkpoints", t->dir);
+    tl_mkdirs(dir);
+    free(dir);
+    int rc = tl_copy_tree(from, copy, 0);
+    if (rc != 0) {
+      tl_console_message(e, "trial %s: cannot copy trial %s's checkpoint %s: %s", t->id, src->id,
+                         from, strerror(-rc));
+      tl_remove_tree(copy);
+      free(copy);
+      copy = NULL;
+    }
+  } else {
+    tl_console_message(e, "trial %s exploits trial %s, which has no checkpoint: it restarts from "
+                          "scratch with the new config (set checkpoint.every)", t->id, src->id);
+  }
+  tl_buf *b = tl_journal_begin(&e->journal, "exploit", t->id);
+  tl_buf_adds(b, ",\"from\":");
+  tl_buf_add_json_str(b, src->id);
+  char *c = cJSON_PrintUnformatted(cfg);
+  tl_buf_adds(b, ",\"config\":");
+  tl_buf_adds(b, c);
+  free(c);
+  tl_journal_end(&e->journal);
+  if (copy) add_checkpoint(e, t, copy, src->last_result);
+  e->summary_dirty = 1;
+  if (t->conn && t->conn->reuse) {
+    t->ask = TL_ASK_RESET;
+    return "reset";
+  }
+  tl_trial_ask(e, t, TL_ASK_RESTART, e->stop_grace_s);
+  return "pause";
+}
+
 void tl_trial_start(tl_engine *e, tl_trial *t) {
   if (e->cpu_per_trial > e->cpus_total + 1e-9 || e->gpu_per_trial > e->gpus_total + 1e-9) {
     char *why = tl_strfmt("the trial asks for cpu=%g, gpu=%g but this machine has %g CPUs and %g "
@@ -129,6 +305,14 @@ void tl_trial_start(tl_engine *e, tl_trial *t) {
     free(why);
     return;
   }
+  const char *restore = tl_trial_latest_checkpoint(t);
+  if (restore && access(restore, F_OK) != 0) {
+    char *why = tl_strfmt("its checkpoint %s has vanished; not starting it over silently", restore);
+    fail_now(e, t, why);
+    free(why);
+    return;
+  }
+  remove_unrecorded(t);
   t->ask = TL_ASK_NONE;
   t->kill_stage = 0;
   t->exited = 0;
@@ -357,23 +541,31 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
   const char *action = "continue";
   *checkpoint = 0;
   char *err = NULL;
+  int source = -1;
   if (e->script_failed || e->interrupted) {
-    action = "stop";
+    action = "pause";
   } else if (tl_script_result(e->script, t->index, metrics, &action, checkpoint, &t->by_rule,
-                              &err) != 0) {
+                              &source, &err) != 0) {
     tl_engine_script_error(e, err);
     action = "pause";
   }
-  if (strcmp(action, "continue") != 0) {
-    b = tl_journal_begin(&e->journal, "decision", t->id);
-    tl_buf_adds(b, ",\"action\":");
-    tl_buf_add_json_str(b, action);
-    tl_buf_printf(b, ",\"by\":\"%s\",\"iteration\":%ld", t->by_rule ? "stop" : "scheduler",
-                  t->iterations);
-    tl_journal_end(&e->journal);
-    if (t->ask == TL_ASK_NONE)
-      tl_trial_ask(e, t, strcmp(action, "stop") == 0 ? TL_ASK_STOP : TL_ASK_PAUSE, e->stop_grace_s);
+  if (strcmp(action, "continue") == 0) {
+    *checkpoint |= e->ckpt_every > 0 && t->iterations % e->ckpt_every == 0;
+    return action;
   }
+  b = tl_journal_begin(&e->journal, "decision", t->id);
+  tl_buf_adds(b, ",\"action\":");
+  tl_buf_add_json_str(b, action);
+  tl_buf_printf(b, ",\"by\":\"%s\",\"iteration\":%ld", t->by_rule ? "stop" : "scheduler",
+                t->iterations);
+  tl_journal_end(&e->journal);
+  if (strcmp(action, "exploit") == 0) return exploit(e, t, source);
+  int stop = strcmp(action, "stop") == 0;
+  /* a pause always keeps the trial's state; a stop when the experiment asks for it */
+  *checkpoint = !stop || e->ckpt_at_end;
+  if (t->ask == TL_ASK_NONE)
+    tl_trial_ask(e, t, stop ? TL_ASK_STOP : TL_ASK_PAUSE,
+                 *checkpoint ? e->ckpt_timeout_s : e->stop_grace_s);
   return action;
 }
 
@@ -443,6 +635,14 @@ static void finish_exit(tl_engine *e, tl_trial *t) {
     ok = 1;
   } else if (t->ask == TL_ASK_PAUSE) {
     tl_trial_set_status(e, t, TL_PAUSED, e->interrupted ? "interrupted" : NULL);
+  } else if ((t->ask == TL_ASK_RESTART || t->ask == TL_ASK_RESET) && !e->interrupted &&
+             !e->script_failed) {
+    char *r = tl_strfmt("exploit: restarts from trial %s's checkpoint with a new config",
+                        t->exploit_from >= 0 ? e->trials[t->exploit_from]->id : "?");
+    tl_trial_set_status(e, t, TL_PENDING, r);
+    free(r);
+  } else if (t->ask == TL_ASK_RESTART || t->ask == TL_ASK_RESET) {
+    tl_trial_set_status(e, t, TL_PAUSED, "interrupted");
   } else if (!t->fail && t->exit_status == 0 && t->term_signal == 0) {
     tl_trial_set_status(e, t, TL_TERMINATED, NULL);
     ok = 1;
@@ -538,6 +738,10 @@ int tl_summary_write(tl_engine *e, const char *status) {
                       "\"best_result\":%s,\"error\":",
                   cfg, t->iterations, t->failures, last ? last : "null", bst ? bst : "null");
     if (t->error && t->status != TL_TERMINATED) tl_buf_add_json_str(&b, t->error);
+    else tl_buf_adds(&b, "null");
+    tl_buf_adds(&b, ",\"checkpoint\":");
+    const char *ck = tl_trial_latest_checkpoint(t);
+    if (ck) tl_buf_add_json_str(&b, ck + strlen(e->dir) + 1);
     else tl_buf_adds(&b, "null");
     tl_buf_adds(&b, ",\"dir\":");
     char *dir = tl_strfmt("trials/%s", t->id);

@@ -15,6 +15,12 @@ void tl_trial_start(tl_engine *e, tl_trial *t);
 /* A result from the trainer: engine fields, files, journal, stop rule, scheduler. Takes
  * ownership of metrics; returns the action ("continue", "stop", "pause"). */
 const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *checkpoint);
+/* The newest recorded checkpoint (absolute path) or NULL. */
+const char *tl_trial_latest_checkpoint(const tl_trial *t);
+/* Records a checkpoint directory the trainer wrote: checked (inside the trial's directory,
+ * a directory), renamed to checkpoints/checkpoint_<iteration>, journaled, retention applied.
+ * *final (owned) is its new path; on failure *err (owned) says why. */
+int tl_trial_checkpoint(tl_engine *e, tl_trial *t, const char *path, char **final, char **err);
 /* Ask a running trial to end (stop or pause): after stop_grace_s SIGTERM, then SIGKILL. */
 void tl_trial_ask(tl_engine *e, tl_trial *t, tl_ask ask, double grace);
 /* The engine fails a running trial (protocol error): recorded, process group killed. */

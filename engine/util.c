@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -236,4 +238,58 @@ char *tl_last_line(const char *path, size_t max) {
   char *out = tl_strdup(line);
   free(buf);
   return out;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+int tl_remove_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : -errno;
+  return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int copy_one_file(const char *from, const char *to, mode_t mode) {
+  int in = open(from, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -errno;
+  int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    return -e;
+  }
+  char buf[65536];
+  ssize_t n;
+  int rc = 0;
+  while ((n = read(in, buf, sizeof buf)) > 0)
+    if ((rc = tl_write_all(out, buf, (size_t)n)) != 0) break;
+  if (n < 0) rc = -errno;
+  if (fchmod(out, mode) != 0 && rc == 0) rc = -errno;
+  if (close(out) != 0 && rc == 0) rc = -errno;
+  close(in);
+  return rc;
+}
+
+int tl_copy_tree(const char *from, const char *to, int readonly) {
+  struct stat st;
+  if (stat(from, &st) != 0) return -errno;
+  mode_t mode = st.st_mode & 07777;
+  if (readonly) mode &= (mode_t)~0222;
+  if (!S_ISDIR(st.st_mode)) return copy_one_file(from, to, mode);
+  if (mkdir(to, 0700) != 0 && errno != EEXIST) return -errno;
+  DIR *d = opendir(from);
+  if (!d) return -errno;
+  int rc = 0;
+  struct dirent *de;
+  while (rc == 0 && (de = readdir(d))) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    char *a = tl_strfmt("%s/%s", from, de->d_name), *b = tl_strfmt("%s/%s", to, de->d_name);
+    rc = tl_copy_tree(a, b, readonly);
+    free(a), free(b);
+  }
+  closedir(d);
+  if (rc == 0 && chmod(to, mode | (readonly ? 0 : 0700)) != 0) rc = -errno;
+  return rc;
 }

@@ -32,6 +32,10 @@ char *tl_read_file(const char *path, size_t *len); /* NUL-terminated, NULL on er
 int tl_copy_file(const char *from, const char *to);
 /* Last non-empty line of a text file (at most max bytes), or NULL. */
 char *tl_last_line(const char *path, size_t max);
+/* rm -rf; 0 or -errno of the first failure. */
+int tl_remove_tree(const char *path);
+/* cp -r of a file or directory; with readonly, the copy loses every write bit. */
+int tl_copy_tree(const char *from, const char *to, int readonly);
 void *tl_xmalloc(size_t n);
 void *tl_xcalloc(size_t n, size_t size);
 void *tl_xrealloc(void *p, size_t n);

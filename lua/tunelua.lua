@@ -44,7 +44,10 @@ local fields = {
   stop = true, scheduler = true, searcher = true, max_failures = true, max_concurrent = true,
   checkpoint = true, seed = true,
 }
-local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true }
+local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true,
+  reuse = true }
+local checkpoint_fields = { every = true, at_end = true, keep = true, score = true,
+  score_mode = true, timeout_s = true }
 local resource_fields = { cpu = true, gpu = true }
 
 local function is_count(v, min)
@@ -147,6 +150,8 @@ function M.experiment(spec)
   if type(e.stop_grace_s) ~= "number" or e.stop_grace_s < 0 then
     fail("trainer.stop_grace_s must be a number of seconds >= 0")
   end
+  if tr.reuse ~= nil and type(tr.reuse) ~= "boolean" then fail("trainer.reuse must be a boolean") end
+  e.reuse = tr.reuse or false
 
   e.config = spec.config == nil and {} or spec.config
   if type(e.config) ~= "table" or dsl.is_domain(e.config) then
@@ -195,11 +200,58 @@ function M.experiment(spec)
   if not is_count(e.max_concurrent, 0) then fail("max_concurrent must be an integer >= 0") end
   if spec.seed ~= nil and not is_count(spec.seed, 0) then fail("seed must be an integer >= 0") end
   e.seed = spec.seed
-  if spec.checkpoint ~= nil and type(spec.checkpoint) ~= "table" then
-    fail("checkpoint must be a table")
+  local ck = spec.checkpoint or {}
+  if type(ck) ~= "table" then fail("checkpoint must be a table") end
+  for k in pairs(ck) do
+    if not checkpoint_fields[k] then fail("unknown field 'checkpoint.%s'", tostring(k)) end
   end
-  e.checkpoint = spec.checkpoint or {}
+  if ck.every ~= nil and not is_count(ck.every, 1) then
+    fail("checkpoint.every must be an integer >= 1 (results between checkpoints)")
+  end
+  if ck.at_end ~= nil and type(ck.at_end) ~= "boolean" then
+    fail("checkpoint.at_end must be a boolean")
+  end
+  if ck.keep ~= nil and not is_count(ck.keep, 1) then
+    fail("checkpoint.keep must be an integer >= 1")
+  end
+  if ck.score ~= nil and type(ck.score) ~= "string" then
+    fail("checkpoint.score must be the name of a metric")
+  end
+  if ck.score_mode ~= nil and ck.score_mode ~= "max" and ck.score_mode ~= "min" then
+    fail("checkpoint.score_mode must be \"max\" or \"min\"")
+  end
+  if ck.score and not (ck.score_mode or e.mode) then
+    fail("checkpoint.score needs score_mode = \"max\" or \"min\" (or the experiment's mode)")
+  end
+  if ck.timeout_s ~= nil and (type(ck.timeout_s) ~= "number" or ck.timeout_s <= 0) then
+    fail("checkpoint.timeout_s must be a number of seconds > 0")
+  end
+  e.checkpoint = ck
+  e.shared = M.shares
+  M.shares = {}
   return e
+end
+
+M.shares = {}
+
+-- Shared objects (the paper's put/get): a file or directory every trial reads. The engine
+-- copies it once into the experiment directory, read-only; trainers ask for it by name
+-- (tunelua.shared(name) in Python). Returns the name.
+function M.share(name, path)
+  if type(name) ~= "string" or not name:match("^[%w_.-]+$") then
+    error("tune.share: the name must be letters, digits, '_', '-' or '.'", 2)
+  end
+  if type(path) ~= "string" or path == "" then
+    error("tune.share: the path of '" .. name .. "' must be a string", 2)
+  end
+  local f = io.open(path, "r")
+  if not f then error("tune.share: " .. path .. " (for '" .. name .. "') does not exist", 2) end
+  f:close()
+  if M.shares[name] and M.shares[name] ~= path then
+    error("tune.share: '" .. name .. "' is already shared as " .. M.shares[name], 2)
+  end
+  M.shares[name] = path
+  return name
 end
 
 function M.is_experiment(v)

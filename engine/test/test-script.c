@@ -54,13 +54,13 @@ TEST(loads_the_experiment_into_the_engine) {
 
   CHECK(tl_script_status(s, 0, "RUNNING", 0, &err) == 0);
   const char *action;
-  int ckpt, by_rule;
+  int ckpt, by_rule, source;
   cJSON *r = cJSON_Parse("{\"loss\":3,\"training_iteration\":1,\"nested\":{\"a\":[1,2]}}");
-  CHECK(tl_script_result(s, 0, r, &action, &ckpt, &by_rule, &err) == 0);
+  CHECK(tl_script_result(s, 0, r, &action, &ckpt, &by_rule, &source, &err) == 0);
   CHECK_STR(action, "continue");
   cJSON_Delete(r);
   r = cJSON_Parse("{\"loss\":12,\"training_iteration\":2}");
-  CHECK(tl_script_result(s, 0, r, &action, &ckpt, &by_rule, &err) == 0);
+  CHECK(tl_script_result(s, 0, r, &action, &ckpt, &by_rule, &source, &err) == 0);
   CHECK_STR(action, "stop"); /* the stop table: loss >= 10 */
   CHECK(by_rule);
   cJSON_Delete(r);
@@ -125,8 +125,8 @@ TEST(scheduler_errors_carry_a_traceback) {
   free(id), cJSON_Delete(cfg);
   cJSON *r = cJSON_Parse("{\"training_iteration\":1}");
   const char *action;
-  int ckpt, by_rule;
-  CHECK(tl_script_result(s, 0, r, &action, &ckpt, &by_rule, &err) != 0);
+  int ckpt, by_rule, source;
+  CHECK(tl_script_result(s, 0, r, &action, &ckpt, &by_rule, &source, &err) != 0);
   CHECK(strstr(err, "exp.lua:2: boom") != NULL);
   CHECK(strstr(err, "stack traceback") != NULL);
   free(err);

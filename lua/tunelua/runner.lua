@@ -4,7 +4,8 @@
 local tune = require "tunelua"
 local rng = require "tunelua.rng"
 
-local type, pairs, error, tostring, format = type, pairs, error, tostring, string.format
+local type, pairs, ipairs, error, tostring, format = type, pairs, ipairs, error, tostring,
+  string.format
 local pcall, loadfile, require, setmetatable = pcall, loadfile, require, setmetatable
 
 local ffi_ok, ffi = pcall(require, "ffi")
@@ -77,10 +78,19 @@ function R.load(path, over)
     usage_error(tostring(rerr))
   end
   st.exp = exp
+  local ck = exp.checkpoint
+  local shared, names = {}, {}
+  for k in pairs(exp.shared) do names[#names + 1] = k end
+  table.sort(names)
+  for i, k in ipairs(names) do shared[i] = k .. "=" .. exp.shared[k] end
+  local score_mode = ck.score_mode or exp.mode
   return {
     name = exp.name, metric = exp.metric, mode = exp.mode, cmd = exp.cmd, env = exp.env,
     cpu = exp.cpu, gpu = exp.gpu, max_concurrent = exp.max_concurrent,
     max_failures = exp.max_failures, stop_grace_s = exp.stop_grace_s, seed = exp.seed,
+    reuse = exp.reuse, ckpt_every = ck.every, ckpt_at_end = ck.at_end, ckpt_keep = ck.keep,
+    ckpt_score = ck.score, ckpt_score_max = score_mode ~= "min", ckpt_timeout_s = ck.timeout_s,
+    shared = shared,
   }
 end
 
@@ -155,11 +165,13 @@ function R.set_status(index, status, iteration)
   t.status, t.iteration = status, iteration
 end
 
-local actions = { continue = "continue", stop = "stop", pause = "pause" }
+local actions = { continue = "continue", stop = "stop", pause = "pause", exploit = "exploit" }
 
 -- A result arrived (already in trials[index].last_result): the stop rule first, as in Ray
 -- Tune, then the scheduler; the searcher hears every result. Returns the action, whether to
--- checkpoint, and whether the experiment's stop rule (not the scheduler) decided.
+-- checkpoint, whether the experiment's stop rule (not the scheduler) decided, and for an
+-- exploit ({ exploit = other, config = new }) the other trial's index; the view's config is
+-- then already the new one.
 function R.on_result(index)
   local t = trials[index]
   local r = t.last_result
@@ -177,9 +189,23 @@ function R.on_result(index)
     end
   end
   local by_rule = action ~= nil
+  local source
   if not action then
     local d = st.sched:on_result(t, r)
     if d == nil then d = "continue" end
+    if type(d) == "table" and d.exploit ~= nil then
+      source = d.exploit
+      if type(source) ~= "table" or trials[source.index] ~= source or source == t then
+        error(format("scheduler %s: exploit must name another trial view, got %s",
+          tostring(st.sched.name), tostring(source)))
+      end
+      if type(d.config) ~= "table" then
+        error(format("scheduler %s: an exploit decision needs config = { ... }",
+          tostring(st.sched.name)))
+      end
+      t.config = d.config
+      d = "exploit"
+    end
     action = actions[d]
     if not action then
       error(format("scheduler %s: on_result returned %s (want \"continue\", \"pause\" or \"stop\")",
@@ -187,7 +213,13 @@ function R.on_result(index)
     end
   end
   if st.q_result then st.q_result(st.search, t.id, r) end
-  return action, false, by_rule
+  return action, false, by_rule, source and source.index
+end
+
+-- The engine recorded a checkpoint for a trial (the view's checkpoint is its newest).
+function R.set_checkpoint(index, path, iteration)
+  local t = trials[index]
+  t.checkpoint, t.checkpoint_iteration = path, iteration
 end
 
 function R.on_complete(index, ok)
