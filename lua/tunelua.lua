@@ -150,7 +150,9 @@ function M.experiment(spec)
   if type(e.stop_grace_s) ~= "number" or e.stop_grace_s < 0 then
     fail("trainer.stop_grace_s must be a number of seconds >= 0")
   end
-  if tr.reuse ~= nil and type(tr.reuse) ~= "boolean" then fail("trainer.reuse must be a boolean") end
+  if tr.reuse ~= nil and type(tr.reuse) ~= "boolean" then
+    fail("trainer.reuse must be a boolean")
+  end
   e.reuse = tr.reuse or false
 
   e.config = spec.config == nil and {} or spec.config
