@@ -148,15 +148,13 @@ static void remove_unrecorded(tl_trial *t) {
 static int metric_of(tl_engine *e, const cJSON *r, double *v);
 static int better(tl_engine *e, double a, double b);
 
-/* Keeps checkpoint.keep checkpoints: the newest ones, or the best by checkpoint.score; the
- * newest is always kept, since a restart restores it. */
+/* Keeps checkpoint.keep checkpoints: the newest ones; or, with checkpoint.score, the best
+ * ones by that metric plus the newest, which a restart restores. */
 static void retain(tl_engine *e, tl_trial *t) {
-  while (e->ckpt_keep > 0 && t->nckpts > e->ckpt_keep) {
-    int drop = 0; /* the oldest */
+  int keep = e->ckpt_keep + (e->ckpt_score ? 1 : 0);
+  while (e->ckpt_keep > 0 && t->nckpts > keep) {
+    int drop = 0; /* the oldest; with a score, the worst of all but the newest */
     if (e->ckpt_score) {
-      int scored = 0;
-      for (int i = 0; i < t->nckpts - 1; i++) scored += t->ckpts[i].has_score;
-      if (scored < e->ckpt_keep && t->nckpts - 1 <= e->ckpt_keep) break;
       for (int i = 1; i < t->nckpts - 1; i++) {
         tl_ckpt *a = &t->ckpts[i], *w = &t->ckpts[drop];
         int worse = !a->has_score ? w->has_score
