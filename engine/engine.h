@@ -100,6 +100,9 @@ typedef struct tl_engine {
   double stop_grace_s;
   long seed;
   int reuse;            /* class trainers may take reset decisions instead of restarts */
+  int simulate;         /* the simulate executor: Lua trainers on a virtual clock */
+  double vclock;        /* its clock, seconds */
+  struct tl_sim *sim;
   int ckpt_every, ckpt_at_end, ckpt_keep, ckpt_score_max;
   char *ckpt_score;     /* metric that ranks checkpoints for retention, or NULL (newest) */
   double ckpt_timeout_s;/* grace for a trainer that checkpoints before it exits */
@@ -139,6 +142,7 @@ typedef struct tl_engine {
 
 double tl_engine_now(tl_engine *e); /* loop clock, seconds */
 void tl_engine_kick(tl_engine *e);  /* ask for a scheduling pass soon */
+void tl_engine_schedule(tl_engine *e); /* a scheduling pass now */
 /* A Lua error in a callback: no new trial starts, running ones are stopped; takes err. */
 void tl_engine_script_error(tl_engine *e, char *err);
 int tl_engine_run(tl_options *opt); /* whole `tunelua run`; returns the exit code */

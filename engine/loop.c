@@ -13,18 +13,20 @@
 #include "console.h"
 #include "engine.h"
 #include "exec_local.h"
+#include "exec_sim.h"
 #include "proto.h"
 #include "resources.h"
 #include "script.h"
 #include "trial.h"
 
+static tl_engine *the_engine; /* for the FFI clock; one engine per process */
+
 double tl_engine_now(tl_engine *e) {
-  (void)e;
-  return (double)uv_hrtime() / 1e9;
+  return e && e->simulate ? e->vclock : (double)uv_hrtime() / 1e9;
 }
 
-/* For Lua through the FFI: the engine's monotonic clock in seconds. */
-TL_EXPORT double tl_ffi_engine_now(void) { return (double)uv_hrtime() / 1e9; }
+/* For Lua through the FFI: the engine's clock in seconds (virtual under simulate). */
+TL_EXPORT double tl_ffi_engine_now(void) { return tl_engine_now(the_engine); }
 
 void tl_engine_script_error(tl_engine *e, char *err) {
   if (e->script_failed) {
@@ -65,11 +67,12 @@ static void finish(tl_engine *e) {
   uv_close((uv_handle_t *)&e->sigterm, on_handle_closed);
   uv_close((uv_handle_t *)&e->tick, on_handle_closed);
   uv_close((uv_handle_t *)&e->kick, on_handle_closed);
+  tl_sim_close(e);
   unlink(e->sock_path);
 }
 
 /* Starts trials while resources and max_concurrent allow, asking the scheduler which. */
-static void schedule(tl_engine *e) {
+void tl_engine_schedule(tl_engine *e) {
   if (e->finished) return;
   int nothing = 0;
   while (!e->interrupted && !e->script_failed && !e->journal.failed) {
@@ -116,7 +119,7 @@ static void on_kick(uv_idle_t *h) {
   tl_engine *e = h->data;
   uv_idle_stop(h);
   e->kick_active = 0;
-  schedule(e);
+  tl_engine_schedule(e);
 }
 
 void tl_engine_kick(tl_engine *e) {
@@ -260,6 +263,7 @@ static void engine_free(tl_engine *e) {
   tl_script_free(e->script);
   tl_journal_close(&e->journal);
   tl_console_free(e);
+  tl_sim_free(e);
   for (char **p = e->cmd; p && *p; p++) free(*p);
   for (char **p = e->env; p && *p; p++) free(*p);
   for (char **p = e->shared; p && *p; p++) free(*p);
@@ -271,6 +275,7 @@ static void engine_free(tl_engine *e) {
 
 int tl_engine_run(tl_options *opt) {
   tl_engine E = {0}, *e = &E;
+  the_engine = e;
   e->opt = *opt;
   e->best = -1;
   int code = TL_EXIT_USAGE;
@@ -345,6 +350,7 @@ int tl_engine_run(tl_options *opt) {
   uv_timer_start(&e->tick, on_tick, 1000, 1000);
   uv_idle_init(&loop, &e->kick);
   e->kick.data = e;
+  if (e->simulate) tl_sim_init(e);
   tl_console_start(e);
   tl_engine_kick(e);
   uv_run(&loop, UV_RUN_DEFAULT);

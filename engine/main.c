@@ -11,7 +11,7 @@ static const char *usage =
     "       tunelua run EXPERIMENT.lua [options]\n"
     "         --scheduler NAME|FILE   override the scheduler (fifo, or a .lua path)\n"
     "         --searcher NAME|FILE    override the searcher (random, grid, or a .lua path)\n"
-    "         --executor local        where trials run (local)\n"
+    "         --executor local|simulate  where trials run (processes, or Lua on a virtual clock)\n"
     "         --dir DIR               experiment directory (default ./tunelua_runs/<name>-<time>)\n"
     "         --seed N                all randomness derives from it\n"
     "         --max-concurrent N      cap on running trials\n"
@@ -74,8 +74,8 @@ static int run_main(int argc, char **argv) {
     else if (strcmp(name, "--dir") == 0) o.dir = val;
     else if (strcmp(name, "--lua-dir") == 0) o.lua_dir = val;
     else if (strcmp(name, "--executor") == 0) {
-      if (strcmp(val, "local") != 0)
-        return bad("--executor %s is not available in this version (local only)", val);
+      if (strcmp(val, "local") != 0 && strcmp(val, "simulate") != 0)
+        return bad("--executor %s is not available in this version (local or simulate)", val);
       o.executor = val;
     } else if (!parse_number(val, &num) || num < 0) {
       fprintf(stderr, "tunelua: %s expects a non-negative number, got \"%s\" (see tunelua --help)\n", name, val);
@@ -118,6 +118,11 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "params") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
+  if (strcmp(cmd, "restore") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
+  if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
+  if (strcmp(cmd, "checkpoint") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
+  if (strcmp(cmd, "shared") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
       strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
     fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);

@@ -23,6 +23,11 @@ int tl_resources_detect(tl_engine *e) {
     e->cpus_total = n > 0 ? (double)n : 1;
     e->cpu_source = tl_strdup("sysconf (hwloc found nothing)");
   }
+  if (e->simulate && e->opt.cpus <= 0) {
+    free(e->cpu_source);
+    e->cpu_source = tl_strdup("simulate: 8 virtual CPUs (--cpus N to change)");
+    e->cpus_total = 8;
+  }
   if (e->opt.cpus > 0) {
     free(e->cpu_source);
     e->cpu_source = tl_strfmt("--cpus; hwloc saw %d PUs", pus);

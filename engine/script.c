@@ -155,6 +155,7 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   lua_createtable(L, 0, 6);
   if (e->opt.scheduler) lua_pushstring(L, e->opt.scheduler), lua_setfield(L, -2, "scheduler");
   if (e->opt.searcher) lua_pushstring(L, e->opt.searcher), lua_setfield(L, -2, "searcher");
+  if (e->opt.executor) lua_pushstring(L, e->opt.executor), lua_setfield(L, -2, "executor");
   if (e->opt.seed >= 0) lua_pushnumber(L, (double)e->opt.seed), lua_setfield(L, -2, "seed");
   lua_pushnumber(L, (double)e->seed), lua_setfield(L, -2, "random_seed");
   if (e->opt.max_concurrent != 0) /* -1: --max-concurrent 0, no cap */
@@ -175,6 +176,9 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   e->max_failures = (int)get_num(L, t, "max_failures", 0);
   e->stop_grace_s = get_num(L, t, "stop_grace_s", 5);
   e->seed = (long)get_num(L, t, "seed", (double)e->seed);
+  lua_getfield(L, t, "simulate");
+  e->simulate = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, t, "reuse");
   e->reuse = lua_toboolean(L, -1);
   lua_getfield(L, t, "ckpt_at_end");
@@ -390,6 +394,31 @@ int tl_script_checkpoint(tl_script *s, int index, const char *path, long iterati
   lua_pushstring(s->L, path);
   lua_pushnumber(s->L, (double)iteration);
   return call(s, "set_checkpoint", 3, 0, err);
+}
+
+int tl_script_sim_start(tl_script *s, int index, double *cost, char **err) {
+  lua_pushinteger(s->L, index + 1);
+  if (call(s, "sim_start", 1, 1, err) != 0) return -1;
+  *cost = lua_tonumber(s->L, -1);
+  lua_pop(s->L, 1);
+  return 0;
+}
+
+int tl_script_simulate(tl_script *s, int index, cJSON **result, double *cost, int *done,
+                       char **err) {
+  lua_State *L = s->L;
+  lua_pushinteger(L, index + 1);
+  if (call(s, "simulate", 1, 3, err) != 0) return -1;
+  *cost = lua_tonumber(L, -2);
+  *done = lua_toboolean(L, -1);
+  *result = to_json(L, -3, 0, err);
+  lua_pop(L, 3);
+  if (*result && !cJSON_IsObject(*result)) {
+    cJSON_Delete(*result);
+    *result = NULL;
+    *err = tl_strdup("the result must be a table of named values");
+  }
+  return *result ? 0 : -1;
 }
 
 int tl_script_complete(tl_script *s, int index, int ok, char **err) {

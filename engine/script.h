@@ -30,6 +30,12 @@ int tl_script_result(tl_script *s, int index, const cJSON *result, const char **
                      int *checkpoint, int *by_rule, int *source, char **err);
 /* Tells the trial's view about its newest recorded checkpoint. */
 int tl_script_checkpoint(tl_script *s, int index, const char *path, long iteration, char **err);
+/* The simulate executor: the cost of the trial's next iteration, at its start; then each
+ * result (an owned cJSON object), the cost of the iteration after it, and whether the
+ * simulated trainer ended by itself. */
+int tl_script_sim_start(tl_script *s, int index, double *cost, char **err);
+int tl_script_simulate(tl_script *s, int index, cJSON **result, double *cost, int *done,
+                       char **err);
 int tl_script_complete(tl_script *s, int index, int ok, char **err);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "console.h"
 #include "exec_local.h"
+#include "exec_sim.h"
 #include "proto.h"
 #include "script.h"
 
@@ -254,9 +255,11 @@ static const char *exploit(tl_engine *e, tl_trial *t, int source) {
   cJSON_Delete(t->config);
   t->config = cfg;
   t->exploit_from = source;
-  const char *from = tl_trial_latest_checkpoint(src);
+  const char *from = e->simulate ? NULL : tl_trial_latest_checkpoint(src);
   char *copy = NULL;
-  if (from) {
+  if (e->simulate) {
+    /* the simulated trainer's state lives in Lua; the runner copied it */
+  } else if (from) {
     char *suffix = tl_strfmt("-from-%s", src->id);
     copy = checkpoint_name(t, suffix);
     free(suffix);
@@ -285,6 +288,7 @@ static const char *exploit(tl_engine *e, tl_trial *t, int source) {
   tl_journal_end(&e->journal);
   if (copy) add_checkpoint(e, t, copy, src->last_result);
   e->summary_dirty = 1;
+  if (e->simulate) return "reset"; /* a simulated trainer always takes a reset in place */
   if (t->conn && t->conn->reuse) {
     t->ask = TL_ASK_RESET;
     return "reset";
@@ -322,7 +326,7 @@ void tl_trial_start(tl_engine *e, tl_trial *t) {
   t->fd_result = open_append(t, "result.jsonl");
   t->fd_csv = open_append(t, "progress.csv");
   char *err = NULL;
-  if (tl_exec_spawn(e, t, &err) != 0) {
+  if ((e->simulate ? tl_sim_start(e, t, &err) : tl_exec_spawn(e, t, &err)) != 0) {
     close(t->fd_result), close(t->fd_csv);
     t->fd_result = t->fd_csv = -1;
     fail_now(e, t, err);
@@ -592,6 +596,10 @@ static void ensure_timer(tl_engine *e, tl_trial *t) {
 }
 
 void tl_trial_ask(tl_engine *e, tl_trial *t, tl_ask ask, double grace) {
+  if (e->simulate && t->status == TL_RUNNING) { /* no process: the simulator ends it */
+    if (t->ask == TL_ASK_NONE || ask == TL_ASK_STOP) t->ask = ask;
+    return;
+  }
   if (!t->proc || t->exited) return;
   if (t->ask == TL_ASK_NONE || ask == TL_ASK_STOP) t->ask = ask;
   ensure_timer(e, t);
@@ -612,7 +620,7 @@ void tl_trial_fail(tl_engine *e, tl_trial *t, const char *why) {
   }
 }
 
-static void finish_exit(tl_engine *e, tl_trial *t) {
+void tl_trial_finish(tl_engine *e, tl_trial *t) {
   if (t->kill_timer) {
     uv_close((uv_handle_t *)t->kill_timer, on_timer_close);
     t->kill_timer = NULL;
@@ -652,9 +660,10 @@ static void finish_exit(tl_engine *e, tl_trial *t) {
     char *p = trial_path(t, "stderr.log");
     char *last = cause ? NULL : tl_last_line(p, 4096);
     free(p);
-    reason = cause  ? tl_strfmt("%s (trainer %s)", cause, code)
-             : last ? tl_strfmt("trainer %s; last stderr line: %.300s", code, last)
-                    : tl_strfmt("trainer %s", code);
+    reason = cause && e->simulate ? tl_strdup(cause)
+             : cause             ? tl_strfmt("%s (trainer %s)", cause, code)
+             : last              ? tl_strfmt("trainer %s; last stderr line: %.300s", code, last)
+                                 : tl_strfmt("trainer %s", code);
     free(code), free(last);
     t->failures++;
     free(t->error);
@@ -686,7 +695,7 @@ void tl_trial_exited(tl_engine *e, tl_trial *t, int64_t status, int sig) {
   t->term_signal = sig;
   if (t->kill_timer) uv_timer_stop(t->kill_timer);
   if (!t->conn) {
-    finish_exit(e, t);
+    tl_trial_finish(e, t);
     return;
   }
   /* the socket may still hold the trainer's last words (an error message): let it drain,
@@ -696,7 +705,7 @@ void tl_trial_exited(tl_engine *e, tl_trial *t, int64_t status, int sig) {
 }
 
 void tl_trial_conn_closed(tl_engine *e, tl_trial *t) {
-  if (t->exited && t->proc) finish_exit(e, t);
+  if (t->exited && t->proc) tl_trial_finish(e, t);
 }
 
 /* summary.json: rewritten whole through rename, so readers never see half a file. */

@@ -30,6 +30,9 @@ void tl_trial_note(tl_engine *e, tl_trial *t, const char *note);
 /* The process exited; the trial's new state is decided once its connection has drained. */
 void tl_trial_exited(tl_engine *e, tl_trial *t, int64_t status, int sig);
 void tl_trial_conn_closed(tl_engine *e, tl_trial *t);
+/* The trial's run is over (process gone, or a simulated trial ended): resources back, and
+ * its new state from what it was asked (t->ask), its failure (t->fail) or its exit status. */
+void tl_trial_finish(tl_engine *e, tl_trial *t);
 /* Index of the best trial by its last result (mode/metric), or -1. */
 int tl_trial_best(tl_engine *e, double *value);
 int tl_summary_write(tl_engine *e, const char *status);

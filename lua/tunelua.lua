@@ -42,10 +42,10 @@ M.Experiment = Experiment
 local fields = {
   name = true, trainer = true, config = true, num_samples = true, metric = true, mode = true,
   stop = true, scheduler = true, searcher = true, max_failures = true, max_concurrent = true,
-  checkpoint = true, seed = true,
+  checkpoint = true, seed = true, executor = true,
 }
 local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true,
-  reuse = true }
+  reuse = true, simulate = true, iteration_time = true }
 local checkpoint_fields = { every = true, at_end = true, keep = true, score = true,
   score_mode = true, timeout_s = true }
 local resource_fields = { cpu = true, gpu = true }
@@ -104,7 +104,23 @@ function M.experiment(spec)
   for k in pairs(tr) do
     if not trainer_fields[k] then fail("unknown field 'trainer.%s'", tostring(k)) end
   end
+  if tr.simulate ~= nil and type(tr.simulate) ~= "function" then
+    fail("trainer.simulate must be a function(config, iteration, state, rng) -> result")
+  end
+  local it = tr.iteration_time
+  if it ~= nil and type(it) ~= "function" and (type(it) ~= "number" or it < 0) then
+    fail("trainer.iteration_time must be seconds >= 0 or a function(config, iteration)")
+  end
+  e.simulate, e.iteration_time = tr.simulate, it == nil and 1 or it
+  if spec.executor ~= nil and spec.executor ~= "local" and spec.executor ~= "simulate" then
+    fail("executor must be \"local\" or \"simulate\", got %s", tostring(spec.executor))
+  end
+  if spec.executor == "simulate" and not tr.simulate then
+    fail("executor = \"simulate\" needs trainer.simulate = function(config, iteration, state)")
+  end
+  e.executor = spec.executor or (tr.cmd == nil and tr.simulate and "simulate") or "local"
   local cmd = tr.cmd
+  if cmd == nil and tr.simulate then cmd = { "false" } end -- never run: simulated trials only
   if type(cmd) == "string" then cmd = { "/bin/sh", "-c", cmd } end
   if type(cmd) ~= "table" or #cmd == 0 then
     fail("trainer.cmd must be a non-empty list of strings (or a shell command string)")

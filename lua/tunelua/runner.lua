@@ -71,6 +71,12 @@ function R.load(path, over)
   exp.name = exp.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub("[^%w_.-]", "_")
   exp.seed = over.seed or exp.seed or over.random_seed
   if over.max_concurrent then exp.max_concurrent = over.max_concurrent end
+  local executor = over.executor or exp.executor
+  if executor == "simulate" and not exp.simulate then
+    usage_error(path .. ": --executor simulate needs trainer.simulate = function(config, " ..
+      "iteration, state) in the experiment")
+  end
+  st.simulate = executor == "simulate" and exp.simulate or nil
   -- sample one configuration now, so that a broken sample_from is an experiment error
   local dsl = require "tunelua.dsl"
   local okr, rerr = pcall(dsl.resolve, exp.config, rng.new(exp.seed or 0), dsl.grid(exp.config)[1])
@@ -90,7 +96,7 @@ function R.load(path, over)
     max_failures = exp.max_failures, stop_grace_s = exp.stop_grace_s, seed = exp.seed,
     reuse = exp.reuse, ckpt_every = ck.every, ckpt_at_end = ck.at_end, ckpt_keep = ck.keep,
     ckpt_score = ck.score, ckpt_score_max = score_mode ~= "min", ckpt_timeout_s = ck.timeout_s,
-    shared = shared,
+    shared = shared, simulate = st.simulate ~= nil,
   }
 end
 
@@ -115,6 +121,8 @@ function R.start(dir)
   st.q_result, st.q_complete = search.on_result, search.on_trial_complete
   st.stop = exp.stop
   st.exhausted = false
+  st.root = root
+  st.sim, st.sim_rng = {}, {}
   if not st.choose then
     -- default: the lowest-numbered PENDING trial, then the lowest PAUSED one
     st.choose = function()
@@ -165,6 +173,16 @@ function R.set_status(index, status, iteration)
   t.status, t.iteration = status, iteration
 end
 
+local function deepcopy(v, seen)
+  if type(v) ~= "table" then return v end
+  seen = seen or {}
+  if seen[v] then return seen[v] end
+  local c = {}
+  seen[v] = c
+  for k, x in pairs(v) do c[deepcopy(k, seen)] = deepcopy(x, seen) end
+  return setmetatable(c, getmetatable(v))
+end
+
 local actions = { continue = "continue", stop = "stop", pause = "pause", exploit = "exploit" }
 
 -- A result arrived (already in trials[index].last_result): the stop rule first, as in Ray
@@ -204,6 +222,7 @@ function R.on_result(index)
           tostring(st.sched.name)))
       end
       t.config = d.config
+      if st.simulate then st.sim[t.index] = deepcopy(st.sim[source.index] or {}) end
       d = "exploit"
     end
     action = actions[d]
@@ -214,6 +233,39 @@ function R.on_result(index)
   end
   if st.q_result then st.q_result(st.search, t.id, r) end
   return action, false, by_rule, source and source.index
+end
+
+-- The simulate executor. A simulated trainer is trainer.simulate(config, iteration, state, rng):
+-- state is the trial's own table, kept across pauses (a pause is a perfect checkpoint) and
+-- copied on an exploit; rng is the trial's own stream. It returns the result table, and
+-- optionally true (or result.done) when it ends by itself.
+local function cost(t, iteration)
+  local c = st.exp.iteration_time
+  if type(c) == "function" then c = c(t.config, iteration) end
+  if type(c) ~= "number" or c < 0 then
+    error(format("trainer.iteration_time gave %s for iteration %d (want seconds >= 0)",
+      tostring(c), iteration))
+  end
+  return c
+end
+
+function R.sim_start(index)
+  local t = trials[index]
+  st.sim[index] = st.sim[index] or {}
+  st.sim_rng[index] = st.sim_rng[index] or st.root:derive("simulate:" .. t.id)
+  return cost(t, t.iteration + 1)
+end
+
+function R.simulate(index)
+  local t = trials[index]
+  local it = t.iteration + 1
+  local r, done = st.simulate(t.config, it, st.sim[index], st.sim_rng[index])
+  if type(r) ~= "table" then
+    error(format("trainer.simulate returned a %s for iteration %d (want a result table)",
+      type(r), it))
+  end
+  if r.done then done = true end
+  return r, cost(t, it + 1), done and true or false
 end
 
 -- The engine recorded a checkpoint for a trial (the view's checkpoint is its newest).
