@@ -1,8 +1,10 @@
 """Tests of trainers/python/tunelua.py against a fake engine.
 
-The fake engine is a thread serving one connection on a Unix (or TCP) socket in
-a temporary directory; the client runs in a subprocess of the same interpreter
-with the TUNELUA_* environment set, as the real engine would start it.
+The fake engine (fake_engine.py) is a thread serving one connection on a Unix
+(or TCP) socket in a temporary directory; the client runs in a subprocess of the
+same interpreter with the TUNELUA_* environment set, as the real engine would
+start it. The checkpoint, class API and reuse tests are in test_checkpoint.py
+and test_trainable.py.
 
     python3 -m unittest discover -s spec/python -v
 """
@@ -10,118 +12,17 @@ with the TUNELUA_* environment set, as the real engine would start it.
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
-import textwrap
-import threading
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CLIENT_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "trainers", "python"))
-TIMEOUT = 10
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_engine import CLIENT_DIR, HERE, EngineTestCase, FakeEngine, run_client  # noqa: E402
 
 sys.path.insert(0, CLIENT_DIR)
 import tunelua  # noqa: E402  (for the in-process encoding tests)
 
 
-class FakeEngine(threading.Thread):
-    """Accepts one trainer connection and answers it from a script.
-
-    `welcome` is the reply to hello (a dict sent as is); `decisions` answers
-    the reports in order (dicts; missing fields are filled in; {"hangup": True}
-    closes the connection instead of answering). Every message
-    the trainer sends is kept in `received`, in order, until it closes."""
-
-    def __init__(self, tmpdir, welcome=None, decisions=(), tcp=False):
-        super().__init__(daemon=True)
-        self.welcome = welcome if welcome is not None else {
-            "type": "welcome", "trial": "t0001", "config": {"lr": 0.01},
-            "restore": None, "iteration": 0}
-        self.decisions = list(decisions)
-        self.received = []
-        self.error = None
-        if tcp:
-            self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.server.bind(("127.0.0.1", 0))
-            self.address = "tcp:127.0.0.1:%d" % self.server.getsockname()[1]
-        else:
-            path = os.path.join(tmpdir, "engine.sock")
-            self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.server.bind(path)
-            self.address = "unix:" + path
-        self.server.listen(1)
-        self.server.settimeout(TIMEOUT)
-
-    def run(self):
-        try:
-            conn, _ = self.server.accept()
-            conn.settimeout(TIMEOUT)
-            with conn, conn.makefile("rb") as reader:
-                iteration = 0
-                for line in reader:
-                    msg = json.loads(line.decode("utf-8"))
-                    self.received.append(msg)
-                    if msg.get("type") == "hello":
-                        conn.sendall(self._line(self.welcome))
-                        if self.welcome.get("type") == "error":
-                            return
-                    elif msg.get("type") == "report":
-                        iteration += 1
-                        reply = self.decisions.pop(0) if self.decisions else {}
-                        if reply.get("hangup"):
-                            return
-                        if reply.get("type") != "error":
-                            reply = dict({"type": "decision", "action": "continue",
-                                          "checkpoint": False, "iteration": iteration},
-                                         **reply)
-                        conn.sendall(self._line(reply))
-        except Exception as e:  # reported by the test through self.error
-            self.error = e
-        finally:
-            self.server.close()
-
-    @staticmethod
-    def _line(msg):
-        return (json.dumps(msg) + "\n").encode("utf-8")
-
-    def types(self):
-        return [m.get("type") for m in self.received]
-
-
-def run_client(code, env_extra=None, engine=None, tmpdir=None):
-    """Runs `code` in a subprocess with the client importable; returns the CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNELUA_")}
-    env["PYTHONPATH"] = CLIENT_DIR
-    if engine is not None:
-        env.update({"TUNELUA_CONNECT": engine.address, "TUNELUA_TOKEN": "s3cret-token",
-                    "TUNELUA_TRIAL_ID": "t0001", "TUNELUA_TRIAL_DIR": tmpdir})
-    env.update(env_extra or {})
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=TIMEOUT)
-    if engine is not None:
-        engine.join(TIMEOUT)
-        if engine.error is not None:
-            raise engine.error
-    return proc
-
-
-class ClientTest(unittest.TestCase):
-    def setUp(self):
-        self._tmp = tempfile.TemporaryDirectory()
-        self.tmpdir = self._tmp.name
-
-    def tearDown(self):
-        self._tmp.cleanup()
-
-    def engine(self, **kw):
-        e = FakeEngine(self.tmpdir, **kw)
-        e.start()
-        return e
-
-    def run_with(self, engine, code, **kw):
-        return run_client(code, engine=engine, tmpdir=self.tmpdir, **kw)
+class ClientTest(EngineTestCase):
 
     def test_hello_fields_and_params(self):
         e = self.engine(welcome={"type": "welcome", "trial": "t0001",
@@ -144,7 +45,8 @@ class ClientTest(unittest.TestCase):
         self.assertFalse(out["ckpt"])
         hello = e.received[0]
         self.assertEqual(hello, {"type": "hello", "protocol": 1, "trial": "t0001",
-                                 "token": "s3cret-token", "pid": out["pid"]})
+                                 "token": "s3cret-token", "pid": out["pid"],
+                                 "api": "function"})  # no "reuse": never sent a reset
         self.assertEqual(e.types(), ["hello", "done"])
 
     def test_report_continue_and_checkpoint_flag(self):
@@ -189,21 +91,23 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(e.types(), ["hello", "report", "report"])  # no done, no error
 
     def test_pause_raises_trial_stopped_with_details(self):
-        e = self.engine(decisions=[{"action": "pause", "checkpoint": True}])
+        # without a checkpoint request: at once (with one: see test_checkpoint.py)
+        e = self.engine(decisions=[{}, {"action": "pause"}])
         p = self.run_with(e, """
             import tunelua as tune
+            tune.report(epoch=1)
             try:
-                tune.report(epoch=1)
+                tune.report(epoch=2)
             except tune.TrialStopped as s:
-                print(s.action, s.iteration, s.checkpoint)
+                print(s.action, s.iteration, s.checkpoint, tune.should_checkpoint())
             try:
-                tune.report(epoch=2)   # after a stop: raises again, sends nothing
+                tune.report(epoch=3)   # after a stop: raises again, sends nothing
             except tune.TrialStopped as s:
                 print("again", s.action)
         """)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(p.stdout.split("\n")[:-1], ["pause 1 True", "again pause"])
-        self.assertEqual(e.types(), ["hello", "report"])
+        self.assertEqual(p.stdout.split("\n")[:-1], ["pause 2 False False", "again pause"])
+        self.assertEqual(e.types(), ["hello", "report", "report"])
 
     def test_uncaught_exception_sends_error_and_exits_nonzero(self):
         e = self.engine()
