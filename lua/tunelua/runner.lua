@@ -104,6 +104,7 @@ local function context(exp, dir, r)
   return {
     metric = exp.metric, mode = exp.mode, space = exp.config, num_samples = exp.num_samples,
     seed = exp.seed, rng = r, trials = trials, now = clock, dir = dir,
+    checkpoint = exp.checkpoint, executor = st.simulate and "simulate" or "local",
   }
 end
 
