@@ -54,7 +54,10 @@ demo: deps
 $(BUILD)/test-%: engine/test/test-%.c $(OBJ) $(BUILD)/embedded.o engine/test/test.h
 	$(CC) $(CFLAGS) -Iengine $(LDFLAGS) -o $@ $< $(OBJ) $(BUILD)/embedded.o $(LDLIBS)
 
-test-c: $(TESTS:engine/test/test-%.c=$(BUILD)/test-%)
+$(BUILD)/spec-c-%: spec/c/%.c trainers/c/tunelua.h | $(BUILD)
+	$(CC) -std=c11 -Wall -Wextra -Werror -Itrainers/c -o $@ $<
+
+test-c: $(TESTS:engine/test/test-%.c=$(BUILD)/test-%) $(patsubst spec/c/%.c,$(BUILD)/spec-c-%,$(wildcard spec/c/*.c))
 	@set -e; for t in $^; do ./$$t; done
 
 test-lua:
