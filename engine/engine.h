@@ -83,6 +83,8 @@ typedef struct tl_options {
   double cpus;          /* 0: detect */
   double gpus;          /* -1: detect */
   int quiet, json;
+  int no_fsync;          /* acknowledge results without waiting for the disk */
+  const char *resume;    /* tunelua resume DIR */
 } tl_options;
 
 typedef struct tl_engine {

@@ -314,6 +314,9 @@ int tl_engine_run(tl_options *opt) {
     fprintf(stderr, "tunelua: cannot open the journal in %s: %s\n", e->dir, jerr);
     goto out;
   }
+  e->journal.loop = &loop;
+  /* the simulator acknowledges nothing to anyone: the journal is synced when it closes */
+  e->journal.fsync = !opt->no_fsync && !e->simulate;
   e->sock_path = tl_strfmt("%s/engine.sock", e->dir);
   if (strlen(e->sock_path) >= 100) {
     free(e->sock_path);

@@ -17,6 +17,8 @@ static const char *usage =
     "         --max-concurrent N      cap on running trials\n"
     "         --cpus N --gpus N       override detected resources\n"
     "         --quiet | --json        no live view | machine-readable progress lines\n"
+    "         --no-fsync              acknowledge results before they reach the disk (faster;\n"
+    "                                 a power loss may lose acknowledged results)\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua --help | --version\n"
@@ -55,6 +57,10 @@ static int run_main(int argc, char **argv) {
     }
     if (strcmp(name, "--json") == 0) {
       o.json = 1;
+      continue;
+    }
+    if (strcmp(name, "--no-fsync") == 0) {
+      o.no_fsync = 1;
       continue;
     }
     static const char *with_value[] = {"--scheduler", "--searcher", "--executor", "--dir", "--seed",

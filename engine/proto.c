@@ -13,10 +13,16 @@ int tl_token_equal(const char *a, const char *b) {
   return diff == 0;
 }
 
+static void conn_free(tl_conn *c) {
+  free(c->buf);
+  tl_buf_free(&c->reply);
+  free(c);
+}
+
 static void on_close(uv_handle_t *h) {
   tl_conn *c = h->data;
-  free(c->buf);
-  free(c);
+  c->closed = 1;
+  if (c->refs == 0) conn_free(c);
 }
 
 void tl_proto_close(tl_conn *c) {
@@ -59,6 +65,26 @@ void tl_proto_send(tl_conn *c, const char *data, size_t len) {
     free(w);
     tl_proto_close(c);
   }
+}
+
+static void durable(void *ud, int ok) {
+  tl_conn *c = ud;
+  c->refs--;
+  if (!c->closing) {
+    if (ok)
+      tl_proto_send(c, c->reply.data, c->reply.len);
+    else
+      tl_proto_reject(c, "the engine cannot write its journal; the result is not acknowledged");
+  }
+  tl_buf_reset(&c->reply);
+  if (c->closed && c->refs == 0) conn_free(c);
+}
+
+void tl_proto_send_durable(tl_conn *c, const char *data, size_t len) {
+  if (c->closing) return;
+  tl_buf_add(&c->reply, data, len);
+  c->refs++;
+  tl_journal_after(&c->e->journal, durable, c);
 }
 
 void tl_proto_reject(tl_conn *c, const char *msg) {
@@ -178,7 +204,7 @@ static void on_report(tl_conn *c, cJSON *msg) {
     else tl_buf_adds(&b, "null");
   }
   tl_buf_adds(&b, "}\n");
-  tl_proto_send(c, b.data, b.len);
+  tl_proto_send_durable(c, b.data, b.len);
   tl_buf_free(&b);
 }
 
@@ -199,7 +225,7 @@ static void on_checkpoint(tl_conn *c, cJSON *msg) {
   tl_buf_adds(&b, "{\"type\":\"checkpoint_ok\",\"path\":");
   tl_buf_add_json_str(&b, final);
   tl_buf_printf(&b, ",\"iteration\":%ld}\n", c->trial->iterations);
-  tl_proto_send(c, b.data, b.len);
+  tl_proto_send_durable(c, b.data, b.len);
   tl_buf_free(&b);
   free(final);
 }

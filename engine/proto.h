@@ -12,6 +12,9 @@ typedef struct tl_conn {
   char *buf;       /* bytes received and not yet parsed */
   size_t len, cap;
   int closing;
+  int closed;      /* the handle is closed; freed when the last journal wait returns */
+  int refs;        /* replies waiting for the journal to reach the disk */
+  tl_buf reply;    /* those replies, in order */
   int reuse;       /* the trainer said it can take reset decisions */
 } tl_conn;
 
@@ -19,6 +22,8 @@ int tl_proto_listen(tl_engine *e, const char **err);
 /* Serves a connected stream socket as if it had been accepted (tests, future executors). */
 tl_conn *tl_proto_adopt(tl_engine *e, int fd);
 void tl_proto_send(tl_conn *c, const char *data, size_t len);
+/* Sends data once every journal line written so far is durable: acknowledgements. */
+void tl_proto_send_durable(tl_conn *c, const char *data, size_t len);
 /* Sends {"type":"error"} with the message, then closes. */
 void tl_proto_reject(tl_conn *c, const char *msg);
 void tl_proto_close(tl_conn *c);
