@@ -44,7 +44,7 @@ static void add_config(tl_buf *b, const cJSON *cfg) {
     if (cJSON_IsNumber(c)) tl_buf_printf(b, "%.4g", c->valuedouble);
     else if (cJSON_IsString(c)) tl_buf_adds(b, c->valuestring);
     else {
-      char *s = cJSON_PrintUnformatted(c);
+      char *s = tl_json_print(c);
       tl_buf_adds(b, s);
       free(s);
     }
@@ -199,7 +199,7 @@ void tl_console_finish(tl_engine *e, const char *status) {
     put_line(&b, 0);
   } else if (best >= 0) {
     tl_trial *t = e->trials[best];
-    char *cfg = cJSON_PrintUnformatted(t->config);
+    char *cfg = tl_json_print(t->config);
     printf("Best trial %s: %s=%.6g after %ld iterations, config %s\n", t->id, e->metric, v,
            t->iterations, cfg);
     free(cfg);

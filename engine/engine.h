@@ -69,6 +69,7 @@ typedef struct tl_trial {
   tl_ckpt *ckpts;       /* recorded checkpoints, oldest first (owned) */
   int nckpts;
   int exploit_from;     /* index of the trial an exploit copied, -1 none */
+  double vt;            /* simulate: virtual instant of its last result */
 } tl_trial;
 
 typedef struct tl_options {

@@ -125,6 +125,21 @@ int tl_sim_start(tl_engine *e, tl_trial *t, char **err) {
   return 0;
 }
 
+void tl_sim_resume(tl_engine *e, tl_trial *t) {
+  double cost = 0;
+  char *err = NULL;
+  if (tl_script_sim_start(e->script, t->index, &cost, &err) != 0) {
+    tl_engine_script_error(e, err);
+    return;
+  }
+  t->cpu = e->cpu_per_trial;
+  e->cpus_used += t->cpu;
+  e->running++;
+  t->last_report = t->vt;
+  push(e->sim, t->vt + cost, t->index);
+  if (!uv_is_active((uv_handle_t *)&e->sim->idle)) uv_idle_start(&e->sim->idle, on_idle);
+}
+
 static void on_close(uv_handle_t *h) { (void)h; }
 
 void tl_sim_close(tl_engine *e) {

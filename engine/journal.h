@@ -26,6 +26,7 @@ typedef struct tl_journal {
   const char *error; /* static text (strerror) */
   tl_buf line;    /* reused line builder */
   int fsync;      /* 0: acknowledge without waiting for the disk (--no-fsync) */
+  int mute;       /* replaying the journal into a fresh engine: write nothing */
   uv_loop_t *loop;
   uv_work_t work;
   int syncing;

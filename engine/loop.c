@@ -16,6 +16,7 @@
 #include "exec_sim.h"
 #include "proto.h"
 #include "resources.h"
+#include "resume.h"
 #include "script.h"
 #include "trial.h"
 
@@ -192,7 +193,8 @@ static int share(tl_engine *e) {
     char *dest = tl_strfmt("%s/shared/%s", e->dir, name);
     char *parent = tl_strfmt("%s/shared", e->dir);
     tl_mkdirs(parent);
-    int rc = tl_copy_tree(eq + 1, dest, 1);
+    /* a resumed experiment keeps the copy it made the first time */
+    int rc = e->opt.resume && access(dest, F_OK) == 0 ? 0 : tl_copy_tree(eq + 1, dest, 1);
     if (rc != 0) {
       fprintf(stderr, "tunelua: cannot share %s (%s): %s\n", name, eq + 1, strerror(-rc));
       free(name), free(dest), free(parent);
@@ -206,6 +208,10 @@ static int share(tl_engine *e) {
 }
 
 static int make_dir(tl_engine *e) {
+  if (e->opt.resume) {
+    e->dir = abs_path(e->opt.resume);
+    return share(e);
+  }
   if (e->opt.dir) {
     e->dir = abs_path(e->opt.dir);
   } else {
@@ -271,6 +277,7 @@ static void engine_free(tl_engine *e) {
   free(e->cmd), free(e->env), free(e->name), free(e->metric), free(e->cwd), free(e->dir);
   free(e->sock_path), free(e->trainers_dir), free(e->bin_dir), free(e->self_exe);
   free(e->cpu_source), free(e->script_error);
+  if (e->opt.resume) free((char *)e->opt.resume);
 }
 
 int tl_engine_run(tl_options *opt) {
@@ -285,9 +292,24 @@ int tl_engine_run(tl_options *opt) {
   loop.data = e;
   e->loop = &loop;
   find_install(e);
+  char *err = NULL;
+  if (opt->resume) {
+    char *was = NULL;
+    if (tl_resume_prepare(opt, &was, &err) != 0) {
+      fprintf(stderr, "tunelua resume: %s\n", err);
+      free(err);
+      goto out;
+    }
+    e->opt = *opt;
+    opt->resume = e->opt.resume = abs_path(opt->resume);
+    e->opt.dir = e->opt.resume;
+    /* trainers' relative paths are relative to where the experiment first ran */
+    if (was && chdir(was) != 0)
+      fprintf(stderr, "tunelua resume: cannot go back to %s; staying here\n", was);
+    free(was);
+  }
   char cwd[PATH_MAX];
   e->cwd = tl_strdup(getcwd(cwd, sizeof cwd) ? cwd : ".");
-  char *err = NULL;
   const char *lua_dir = opt->lua_dir ? opt->lua_dir : getenv("TUNELUA_LUA_DIR");
   e->script = tl_script_new(lua_dir, &err);
   if (!e->script) {
@@ -335,13 +357,41 @@ int tl_engine_run(tl_options *opt) {
     uv_run(&loop, UV_RUN_DEFAULT);
     goto out;
   }
-  tl_buf *b = tl_journal_begin(&e->journal, "experiment", NULL);
-  tl_buf_adds(b, ",\"name\":");
-  tl_buf_add_json_str(b, e->name);
-  tl_buf_printf(b, ",\"seed\":%ld,\"version\":\"%s\",\"cpus\":", e->seed, TL_VERSION);
-  tl_buf_add_num(b, e->cpus_total);
-  tl_buf_adds(b, ",\"experiment\":\"experiment.lua\"");
-  tl_journal_end(&e->journal);
+  if (e->opt.resume) {
+    if (tl_resume_replay(e, &err) != 0) {
+      fprintf(stderr, "tunelua resume: %s\n", err ? err : "replay failed");
+      free(err);
+      e->finished = 1;
+      uv_close((uv_handle_t *)&e->server, on_handle_closed);
+      unlink(e->sock_path);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      goto out;
+    }
+    tl_buf *b = tl_journal_begin(&e->journal, "resumed", NULL);
+    tl_buf_printf(b, ",\"trials\":%d,\"results\":%ld", e->ntrials, e->results);
+    tl_journal_end(&e->journal);
+  } else {
+    tl_buf *b = tl_journal_begin(&e->journal, "experiment", NULL);
+    tl_buf_adds(b, ",\"name\":");
+    tl_buf_add_json_str(b, e->name);
+    tl_buf_printf(b, ",\"seed\":%ld,\"version\":\"%s\",\"cpus\":", e->seed, TL_VERSION);
+    tl_buf_add_num(b, e->cpus_total);
+    tl_buf_adds(b, ",\"experiment\":\"experiment.lua\",\"path\":");
+    tl_buf_add_json_str(b, opt->exp_path);
+    tl_buf_adds(b, ",\"cwd\":");
+    tl_buf_add_json_str(b, e->cwd);
+    const char *names[] = {"scheduler", "searcher", "executor"};
+    const char *vals[] = {opt->scheduler, opt->searcher, opt->executor};
+    for (int i = 0; i < 3; i++)
+      if (vals[i]) {
+        tl_buf_printf(b, ",\"%s\":", names[i]);
+        tl_buf_add_json_str(b, vals[i]);
+      }
+    if (opt->max_concurrent) tl_buf_printf(b, ",\"max_concurrent\":%d", opt->max_concurrent);
+    if (opt->cpus > 0) tl_buf_printf(b, ",\"cpus_given\":%g", opt->cpus);
+    if (opt->gpus >= 0) tl_buf_printf(b, ",\"gpus_given\":%g", opt->gpus);
+    tl_journal_end(&e->journal);
+  }
   e->started = tl_engine_now(e);
   uv_signal_init(&loop, &e->sigint);
   uv_signal_init(&loop, &e->sigterm);
@@ -355,6 +405,7 @@ int tl_engine_run(tl_options *opt) {
   e->kick.data = e;
   if (e->simulate) tl_sim_init(e);
   tl_console_start(e);
+  if (e->opt.resume) tl_resume_running(e);
   tl_engine_kick(e);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (e->interrupted) code = TL_EXIT_INTERRUPTED;

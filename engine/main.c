@@ -20,6 +20,7 @@ static const char *usage =
     "         --no-fsync              acknowledge results before they reach the disk (faster;\n"
     "                                 a power loss may lose acknowledged results)\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
+    "       tunelua resume DIR [options]  continue an interrupted or crashed experiment\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua --help | --version\n"
     "exit status: 0 done, 1 some trial failed, 2 bad experiment or command line, 3 interrupted\n";
@@ -37,7 +38,7 @@ static int parse_number(const char *s, double *out) {
   return *s && !*end;
 }
 
-static int run_main(int argc, char **argv) {
+static int run_main(int argc, char **argv, int resume) {
   tl_options o = {0};
   o.seed = -1;
   o.gpus = -1;
@@ -98,6 +99,12 @@ static int run_main(int argc, char **argv) {
     else if (strcmp(name, "--cpus") == 0) o.cpus = num;
     else if (strcmp(name, "--gpus") == 0) o.gpus = num;
   }
+  if (resume) {
+    if (!o.exp_path) return bad("%s", "resume needs the experiment directory");
+    o.resume = o.exp_path;
+    o.exp_path = NULL;
+    return tl_engine_run(&o);
+  }
   if (!o.exp_path) return bad("%s", "no experiment file given");
   FILE *f = fopen(o.exp_path, "r");
   if (!f) {
@@ -122,17 +129,18 @@ int main(int argc, char **argv) {
     printf("tunelua %s\n", TL_VERSION);
     return 0;
   }
-  if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2, 0);
+  if (strcmp(cmd, "resume") == 0) return run_main(argc - 2, argv + 2, 1);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
   if (strcmp(cmd, "params") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "restore") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "shared") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
-  if (strcmp(cmd, "resume") == 0 || strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
+  if (strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
       strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
     fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);
     return TL_EXIT_USAGE;
   }
-  return run_main(argc - 1, argv + 1);
+  return run_main(argc - 1, argv + 1, 0);
 }

@@ -143,7 +143,7 @@ static void on_hello(tl_conn *c, cJSON *msg) {
   tl_buf_init(&b);
   tl_buf_adds(&b, "{\"type\":\"welcome\",\"trial\":");
   tl_buf_add_json_str(&b, t->id);
-  char *cfg = cJSON_PrintUnformatted(t->config);
+  char *cfg = tl_json_print(t->config);
   tl_buf_adds(&b, ",\"config\":");
   tl_buf_adds(&b, cfg);
   free(cfg);
@@ -196,7 +196,7 @@ static void on_report(tl_conn *c, cJSON *msg) {
   tl_buf_printf(&b, "{\"type\":\"decision\",\"action\":\"%s\",\"checkpoint\":%s,\"iteration\":%ld",
                 action, checkpoint ? "true" : "false", t->iterations);
   if (strcmp(action, "reset") == 0) {
-    char *cfg = cJSON_PrintUnformatted(t->config);
+    char *cfg = tl_json_print(t->config);
     tl_buf_printf(&b, ",\"config\":%s,\"restore\":", cfg);
     free(cfg);
     const char *restore = tl_trial_latest_checkpoint(t);

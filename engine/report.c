@@ -182,7 +182,7 @@ static int report_main(int argc, char **argv) {
     tl_buf out;
     tl_buf_init(&out);
     tl_buf_adds(&out, "{\"type\":\"report\",\"metrics\":");
-    char *m = cJSON_PrintUnformatted(metrics);
+    char *m = tl_json_print(metrics);
     tl_buf_adds(&out, m);
     tl_buf_adds(&out, "}\n");
     free(m);
@@ -225,7 +225,7 @@ static void print_value(cJSON *v) {
   if (cJSON_IsString(v)) {
     printf("%s\n", v->valuestring);
   } else {
-    char *s = cJSON_PrintUnformatted(v);
+    char *s = tl_json_print(v);
     printf("%s\n", s);
     free(s);
   }

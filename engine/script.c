@@ -426,3 +426,32 @@ int tl_script_complete(tl_script *s, int index, int ok, char **err) {
   lua_pushboolean(s->L, ok);
   return call(s, "on_complete", 2, 0, err);
 }
+
+/* Resume: a trial the journal says was added, with its config; the searcher is asked for it
+ * too, so that its state follows the same path as in the first run. */
+int tl_script_replay_add(tl_script *s, const char *id, const cJSON *config, char **err) {
+  lua_pushstring(s->L, id);
+  push_json(s->L, config);
+  return call(s, "replay_add", 2, 0, err);
+}
+
+/* Resume: a journaled result goes to the stop rule, scheduler and searcher, whose decisions
+ * are not acted on (the journal says what followed). */
+int tl_script_replay_result(tl_script *s, int index, const cJSON *result, char **err) {
+  const char *action;
+  int checkpoint, by_rule, source;
+  lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->runner);
+  lua_pushboolean(s->L, 1);
+  lua_setfield(s->L, -2, "replaying");
+  int rc = tl_script_result(s, index, result, &action, &checkpoint, &by_rule, &source, err);
+  lua_pushboolean(s->L, 0);
+  lua_setfield(s->L, -2, "replaying");
+  lua_pop(s->L, 1);
+  return rc;
+}
+
+int tl_script_set_config(tl_script *s, int index, const cJSON *config, char **err) {
+  lua_pushinteger(s->L, index + 1);
+  push_json(s->L, config);
+  return call(s, "set_config", 2, 0, err);
+}

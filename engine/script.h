@@ -36,6 +36,10 @@ int tl_script_checkpoint(tl_script *s, int index, const char *path, long iterati
 int tl_script_sim_start(tl_script *s, int index, double *cost, char **err);
 int tl_script_simulate(tl_script *s, int index, cJSON **result, double *cost, int *done,
                        char **err);
+/* Resume (journal replay into a fresh scheduler and searcher). */
+int tl_script_replay_add(tl_script *s, const char *id, const cJSON *config, char **err);
+int tl_script_replay_result(tl_script *s, int index, const cJSON *result, char **err);
+int tl_script_set_config(tl_script *s, int index, const cJSON *config, char **err);
 int tl_script_complete(tl_script *s, int index, int ok, char **err);
 
 #endif

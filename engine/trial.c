@@ -37,7 +37,7 @@ tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config) {
   e->trials[e->ntrials++] = t;
   e->counts[TL_PENDING]++;
   tl_buf *b = tl_journal_begin(&e->journal, "trial_added", id);
-  char *cfg = cJSON_PrintUnformatted(config);
+  char *cfg = tl_json_print(config);
   tl_buf_adds(b, ",\"config\":");
   tl_buf_adds(b, cfg);
   free(cfg);
@@ -80,7 +80,7 @@ void tl_trial_set_status(tl_engine *e, tl_trial *t, tl_status s, const char *rea
   tl_buf *b = tl_journal_begin(&e->journal, "status", t->id);
   tl_buf_adds(b, ",\"status\":");
   tl_buf_add_json_str(b, tl_status_name(s));
-  tl_buf_printf(b, ",\"iteration\":%ld", t->iterations);
+  tl_buf_printf(b, ",\"iteration\":%ld,\"failures\":%d", t->iterations, t->failures);
   if (reason) {
     tl_buf_adds(b, ",\"reason\":");
     tl_buf_add_json_str(b, reason);
@@ -93,6 +93,38 @@ void tl_trial_set_status(tl_engine *e, tl_trial *t, tl_status s, const char *rea
 }
 
 static char *trial_path(tl_trial *t, const char *name) { return tl_strfmt("%s/%s", t->dir, name); }
+
+static void csv_rewrite(tl_trial *t);
+
+/* After a crash, result.jsonl may hold a result the journal never got (the engine died
+ * between the two writes): keep the lines up to the trial's last journaled iteration, and
+ * rebuild progress.csv from them. */
+void tl_trial_files_repair(tl_trial *t) {
+  char *p = trial_path(t, "result.jsonl");
+  size_t n;
+  char *all = tl_read_file(p, &n);
+  if (all) {
+    tl_buf keep;
+    tl_buf_init(&keep);
+    for (char *line = all, *nl; *line; line = nl + 1) {
+      nl = strchr(line, '\n');
+      if (!nl) break;
+      cJSON *r = cJSON_ParseWithLength(line, (size_t)(nl - line));
+      const cJSON *it = cJSON_GetObjectItemCaseSensitive(r, "training_iteration");
+      if (cJSON_IsNumber(it) && it->valuedouble <= (double)t->iterations)
+        tl_buf_add(&keep, line, (size_t)(nl - line + 1));
+      cJSON_Delete(r);
+    }
+    if (keep.len != n) tl_write_file_atomic(p, keep.data ? keep.data : "", keep.len);
+    tl_buf_free(&keep);
+    free(all);
+  }
+  free(p);
+  for (int i = 0; i < t->ncsv_cols; i++) free(t->csv_cols[i]);
+  free(t->csv_cols);
+  t->csv_cols = NULL, t->ncsv_cols = 0;
+  csv_rewrite(t);
+}
 
 static int open_append(tl_trial *t, const char *name) {
   char *p = trial_path(t, name);
@@ -176,7 +208,7 @@ static void retain(tl_engine *e, tl_trial *t) {
 }
 
 /* Adds a checkpoint directory that is already in its final place. */
-static void add_checkpoint(tl_engine *e, tl_trial *t, char *path, const cJSON *result) {
+void tl_trial_add_checkpoint(tl_engine *e, tl_trial *t, char *path, const cJSON *result) {
   t->ckpts = tl_xrealloc(t->ckpts, (size_t)(t->nckpts + 1) * sizeof *t->ckpts);
   tl_ckpt *c = &t->ckpts[t->nckpts++];
   memset(c, 0, sizeof *c);
@@ -189,7 +221,7 @@ static void add_checkpoint(tl_engine *e, tl_trial *t, char *path, const cJSON *r
   tl_buf_add_json_str(b, path);
   tl_buf_printf(b, ",\"iteration\":%ld", t->iterations);
   tl_journal_end(&e->journal);
-  retain(e, t);
+  if (!e->journal.mute) retain(e, t); /* a replay reads the deletions from the journal */
   e->summary_dirty = 1;
   char *err = NULL;
   if (tl_script_checkpoint(e->script, t->index, path, t->iterations, &err) != 0)
@@ -232,7 +264,7 @@ int tl_trial_checkpoint(tl_engine *e, tl_trial *t, const char *path, char **fina
       *err = tl_strfmt("record_checkpoint: cannot move %s to %s: %s", path, name, strerror(errno));
       free(name);
     } else {
-      add_checkpoint(e, t, name, t->last_result);
+      tl_trial_add_checkpoint(e, t, name, t->last_result);
       *final = tl_strdup(name);
       rc = 0;
     }
@@ -281,12 +313,12 @@ static const char *exploit(tl_engine *e, tl_trial *t, int source) {
   tl_buf *b = tl_journal_begin(&e->journal, "exploit", t->id);
   tl_buf_adds(b, ",\"from\":");
   tl_buf_add_json_str(b, src->id);
-  char *c = cJSON_PrintUnformatted(cfg);
+  char *c = tl_json_print(cfg);
   tl_buf_adds(b, ",\"config\":");
   tl_buf_adds(b, c);
   free(c);
   tl_journal_end(&e->journal);
-  if (copy) add_checkpoint(e, t, copy, src->last_result);
+  if (copy) tl_trial_add_checkpoint(e, t, copy, src->last_result);
   e->summary_dirty = 1;
   if (e->simulate) return "reset"; /* a simulated trainer always takes a reset in place */
   if (t->conn && t->conn->reuse) {
@@ -339,8 +371,20 @@ void tl_trial_start(tl_engine *e, tl_trial *t) {
   t->run_started = t->last_report = tl_engine_now(e);
   tl_buf *b = tl_journal_begin(&e->journal, "started", t->id);
   tl_buf_printf(b, ",\"pid\":%d", t->pid);
+  if (e->simulate) {
+    tl_buf_adds(b, ",\"vt\":");
+    tl_buf_add_num(b, e->vclock);
+  }
   tl_journal_end(&e->journal);
   tl_trial_set_status(e, t, TL_RUNNING, NULL);
+}
+
+void tl_trial_update_best(tl_engine *e, tl_trial *t, const cJSON *result) {
+  double v, bv;
+  if (metric_of(e, result, &v) && (!metric_of(e, t->best_result, &bv) || better(e, v, bv))) {
+    cJSON_Delete(t->best_result);
+    t->best_result = cJSON_Duplicate(result, 1);
+  }
 }
 
 void tl_json_flatten(const cJSON *obj, tl_buf *prefix, tl_flat_fn fn, void *ud) {
@@ -393,7 +437,7 @@ static void csv_cell(tl_buf *b, const cJSON *v) {
     tl_buf_adds(b, cJSON_IsTrue(v) ? "True" : "False");
   } else if (cJSON_IsNull(v) || !v) {
   } else {
-    char *owned = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
+    char *owned = cJSON_IsString(v) ? NULL : tl_json_print(v);
     const char *s = owned ? owned : v->valuestring;
     if (strpbrk(s, ",\"\n\r")) {
       tl_buf_addc(b, '"');
@@ -521,22 +565,22 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
   set_number(metrics, "time_this_iter_s", dt);
   set_number(metrics, "time_total_s", t->time_total);
   set_number(metrics, "timestamp", floor(tl_wallclock()));
-  char *json = cJSON_PrintUnformatted(metrics);
+  char *json = tl_json_print(metrics);
   tl_buf_reset(&line);
   tl_buf_adds(&line, json);
   tl_buf_addc(&line, '\n');
   if (t->fd_result >= 0) tl_write_all(t->fd_result, line.data, line.len);
   tl_buf *b = tl_journal_begin(&e->journal, "result", t->id);
+  if (e->simulate) { /* the virtual instant, so that a resumed simulation keeps its order */
+    tl_buf_adds(b, ",\"vt\":");
+    tl_buf_add_num(b, e->vclock);
+  }
   tl_buf_adds(b, ",\"result\":");
   tl_buf_adds(b, json);
   tl_journal_end(&e->journal);
   free(json);
   write_csv(e, t, metrics);
-  double v, bv;
-  if (metric_of(e, metrics, &v) && (!metric_of(e, t->best_result, &bv) || better(e, v, bv))) {
-    cJSON_Delete(t->best_result);
-    t->best_result = cJSON_Duplicate(metrics, 1);
-  }
+  tl_trial_update_best(e, t, metrics);
   cJSON_Delete(t->last_result);
   t->last_result = metrics;
   e->summary_dirty = 1;
@@ -734,9 +778,9 @@ int tl_summary_write(tl_engine *e, const char *status) {
   tl_buf_adds(&b, "},\"trials\":[");
   for (int i = 0; i < e->ntrials; i++) {
     tl_trial *t = e->trials[i];
-    char *cfg = cJSON_PrintUnformatted(t->config);
-    char *last = t->last_result ? cJSON_PrintUnformatted(t->last_result) : NULL;
-    char *bst = t->best_result ? cJSON_PrintUnformatted(t->best_result) : NULL;
+    char *cfg = tl_json_print(t->config);
+    char *last = t->last_result ? tl_json_print(t->last_result) : NULL;
+    char *bst = t->best_result ? tl_json_print(t->best_result) : NULL;
     tl_buf_adds(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
     tl_buf_add_json_str(&b, t->id);
     tl_buf_adds(&b, ",\"status\":");

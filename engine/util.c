@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -292,4 +293,37 @@ int tl_copy_tree(const char *from, const char *to, int readonly) {
   closedir(d);
   if (rc == 0 && chmod(to, mode | (readonly ? 0 : 0700)) != 0) rc = -errno;
   return rc;
+}
+
+void tl_json_write(tl_buf *b, const cJSON *v) {
+  if (!v || cJSON_IsNull(v) || cJSON_IsInvalid(v)) {
+    tl_buf_adds(b, "null");
+  } else if (cJSON_IsBool(v)) {
+    tl_buf_adds(b, cJSON_IsTrue(v) ? "true" : "false");
+  } else if (cJSON_IsNumber(v)) {
+    tl_buf_add_num(b, v->valuedouble);
+  } else if (cJSON_IsString(v)) {
+    tl_buf_add_json_str(b, v->valuestring);
+  } else if (cJSON_IsRaw(v)) {
+    tl_buf_adds(b, v->valuestring ? v->valuestring : "null");
+  } else {
+    int obj = cJSON_IsObject(v);
+    tl_buf_addc(b, obj ? '{' : '[');
+    for (const cJSON *c = v->child; c; c = c->next) {
+      if (c != v->child) tl_buf_addc(b, ',');
+      if (obj) {
+        tl_buf_add_json_str(b, c->string ? c->string : "");
+        tl_buf_addc(b, ':');
+      }
+      tl_json_write(b, c);
+    }
+    tl_buf_addc(b, obj ? '}' : ']');
+  }
+}
+
+char *tl_json_print(const cJSON *v) {
+  tl_buf b;
+  tl_buf_init(&b);
+  tl_json_write(&b, v);
+  return b.data;
 }

@@ -36,6 +36,11 @@ char *tl_last_line(const char *path, size_t max);
 int tl_remove_tree(const char *path);
 /* cp -r of a file or directory; with readonly, the copy loses every write bit. */
 int tl_copy_tree(const char *from, const char *to, int readonly);
+/* JSON text of a cJSON value with numbers written exactly (cJSON's own printer may drop the
+ * last digit of a double); tl_json_print returns an owned string. */
+struct cJSON;
+void tl_json_write(tl_buf *b, const struct cJSON *v);
+char *tl_json_print(const struct cJSON *v);
 void *tl_xmalloc(size_t n);
 void *tl_xcalloc(size_t n, size_t size);
 void *tl_xrealloc(void *p, size_t n);

@@ -222,8 +222,10 @@ function R.on_result(index)
         error(format("scheduler %s: an exploit decision needs config = { ... }",
           tostring(st.sched.name)))
       end
-      t.config = d.config
-      if st.simulate then st.sim[t.index] = deepcopy(st.sim[source.index] or {}) end
+      if not R.replaying then -- a replay takes the new config from the journal
+        t.config = d.config
+        if st.simulate then st.sim[t.index] = deepcopy(st.sim[source.index] or {}) end
+      end
       d = "exploit"
     end
     action = actions[d]
@@ -267,6 +269,22 @@ function R.simulate(index)
   end
   if r.done then done = true end
   return r, cost(t, it + 1), done and true or false
+end
+
+-- Resume: the journal's trials come back in order. The searcher is asked for each, so its
+-- state (counters, random streams) is where it was; the config is the journal's.
+function R.replay_add(id, config)
+  local index = #trials + 1
+  local got = st.search:suggest(id)
+  if got == nil then st.exhausted = true end
+  local v = setmetatable({ id = id, index = index, config = config, status = "PENDING",
+    iteration = 0 }, View)
+  trials[index] = v
+  if st.s_add then st.s_add(st.sched, v) end
+end
+
+function R.set_config(index, config)
+  trials[index].config = config
 end
 
 -- The engine recorded a checkpoint for a trial (the view's checkpoint is its newest).

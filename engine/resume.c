@@ -1,0 +1,234 @@
+#include "resume.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exec_sim.h"
+#include "script.h"
+#include "trial.h"
+
+static const char *str(const cJSON *o, const char *k) {
+  return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static double num(const cJSON *o, const char *k, double dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
+  char *path = tl_strfmt("%s/journal.jsonl", opt->resume);
+  long cut = tl_journal_repair(path);
+  if (cut < 0) {
+    *err = tl_strfmt("%s has no journal.jsonl: nothing to resume", opt->resume);
+    free(path);
+    return -1;
+  }
+  FILE *f = fopen(path, "r");
+  free(path);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n = f ? getline(&line, &cap, f) : -1;
+  if (f) fclose(f);
+  cJSON *ev = n > 0 ? cJSON_Parse(line) : NULL;
+  free(line);
+  const char *kind = str(ev, "ev");
+  if (!kind || strcmp(kind, "experiment") != 0) {
+    *err = tl_strfmt("%s/journal.jsonl does not start with the experiment line", opt->resume);
+    cJSON_Delete(ev);
+    return -1;
+  }
+  /* what the first run was given, unless the resume says otherwise */
+  static char keep[6][4096];
+  const char *fields[] = {"scheduler", "searcher", "executor", NULL};
+  const char **slots[] = {&opt->scheduler, &opt->searcher, &opt->executor};
+  for (int i = 0; fields[i]; i++)
+    if (!*slots[i] && str(ev, fields[i])) {
+      snprintf(keep[i], sizeof keep[i], "%s", str(ev, fields[i]));
+      *slots[i] = keep[i];
+    }
+  if (opt->seed < 0) opt->seed = (long)num(ev, "seed", 0);
+  if (opt->max_concurrent == 0) opt->max_concurrent = (int)num(ev, "max_concurrent", 0);
+  if (opt->cpus <= 0) opt->cpus = num(ev, "cpus_given", 0);
+  if (opt->gpus < 0) opt->gpus = num(ev, "gpus_given", -1);
+  *cwd = str(ev, "cwd") ? tl_strdup(str(ev, "cwd")) : NULL;
+  snprintf(keep[5], sizeof keep[5], "%s/experiment.lua", opt->resume);
+  opt->exp_path = keep[5];
+  opt->dir = opt->resume;
+  cJSON_Delete(ev);
+  if (cut > 0) fprintf(stderr, "tunelua: cut a torn last line (%ld bytes) off the journal\n", cut);
+  return 0;
+}
+
+static void script_fail(tl_engine *e, char *err) { tl_engine_script_error(e, err); }
+
+static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, char **err) {
+  const char *kind = str(ev, "ev"), *id = str(ev, "trial");
+  if (!kind) return 0;
+  tl_trial *t = id ? tl_trial_find(e, id) : NULL;
+  char *lerr = NULL;
+  if (strcmp(kind, "trial_added") == 0) {
+    cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(ev, "config");
+    if (!id || !cfg || t) {
+      cJSON_Delete(cfg);
+      *err = tl_strfmt("journal line %ld: a trial_added without id/config, or twice", lineno);
+      return -1;
+    }
+    if (tl_script_replay_add(e->script, id, cfg, &lerr) != 0) return script_fail(e, lerr), -1;
+    tl_trial_add(e, tl_strdup(id), cfg);
+    return 0;
+  }
+  if (!t) return 0; /* experiment, experiment_end, resumed … */
+  if (strcmp(kind, "started") == 0) {
+    t->pid = (int)num(ev, "pid", 0);
+    t->vt = num(ev, "vt", t->vt);
+  } else if (strcmp(kind, "decision") == 0) {
+    /* told to end, but the engine died before the trial did: the resume honours it */
+    const char *a = str(ev, "action");
+    t->ask = !a                           ? TL_ASK_NONE
+             : strcmp(a, "stop") == 0     ? TL_ASK_STOP
+             : strcmp(a, "pause") == 0    ? TL_ASK_PAUSE
+                                          : TL_ASK_NONE;
+    t->by_rule = str(ev, "by") && strcmp(str(ev, "by"), "stop") == 0;
+  } else if (strcmp(kind, "status") == 0) {
+    t->ask = TL_ASK_NONE;
+    const char *s = str(ev, "status"), *reason = str(ev, "reason");
+    static const char *names[] = {"PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"};
+    int to = -1;
+    for (int i = 0; i < 5; i++)
+      if (s && strcmp(s, names[i]) == 0) to = i;
+    if (to < 0) return 0;
+    t->failures = (int)num(ev, "failures", t->failures);
+    if ((to == TL_ERROR || (to == TL_PENDING && t->status == TL_RUNNING)) && reason) {
+      free(t->error);
+      t->error = tl_strdup(reason);
+    }
+    tl_trial_set_status(e, t, (tl_status)to, reason);
+    if (to == TL_TERMINATED || to == TL_ERROR) {
+      if (tl_script_complete(e->script, t->index, to == TL_TERMINATED, &lerr) != 0)
+        return script_fail(e, lerr), -1;
+    }
+  } else if (strcmp(kind, "result") == 0) {
+    cJSON *r = cJSON_DetachItemFromObjectCaseSensitive(ev, "result");
+    if (!cJSON_IsObject(r)) {
+      cJSON_Delete(r);
+      return 0;
+    }
+    t->iterations = (long)num(r, "training_iteration", (double)t->iterations + 1);
+    t->time_total = num(r, "time_total_s", t->time_total);
+    *vt = num(ev, "vt", *vt);
+    t->vt = num(ev, "vt", t->vt);
+    e->results++;
+    tl_trial_update_best(e, t, r);
+    cJSON_Delete(t->last_result);
+    t->last_result = r;
+    if (tl_script_replay_result(e->script, t->index, r, &lerr) != 0) return script_fail(e, lerr), -1;
+  } else if (strcmp(kind, "exploit") == 0) {
+    cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(ev, "config");
+    if (cfg) {
+      cJSON_Delete(t->config);
+      t->config = cfg;
+      tl_trial *src = str(ev, "from") ? tl_trial_find(e, str(ev, "from")) : NULL;
+      t->exploit_from = src ? src->index : -1;
+      if (tl_script_set_config(e->script, t->index, cfg, &lerr) != 0) return script_fail(e, lerr), -1;
+    }
+  } else if (strcmp(kind, "checkpoint") == 0 && str(ev, "path")) {
+    long keep_it = t->iterations;
+    t->iterations = (long)num(ev, "iteration", (double)t->iterations);
+    tl_trial_add_checkpoint(e, t, tl_strdup(str(ev, "path")), t->last_result);
+    t->iterations = keep_it;
+  } else if (strcmp(kind, "checkpoint_deleted") == 0 && str(ev, "path")) {
+    for (int i = 0; i < t->nckpts; i++)
+      if (strcmp(t->ckpts[i].path, str(ev, "path")) == 0) {
+        free(t->ckpts[i].path);
+        memmove(&t->ckpts[i], &t->ckpts[i + 1], (size_t)(t->nckpts - i - 1) * sizeof *t->ckpts);
+        t->nckpts--;
+        break;
+      }
+  }
+  return 0;
+}
+
+int tl_resume_replay(tl_engine *e, char **err) {
+  char *path = tl_strfmt("%s/journal.jsonl", e->dir);
+  FILE *f = fopen(path, "r");
+  free(path);
+  if (!f) {
+    *err = tl_strfmt("cannot read %s/journal.jsonl", e->dir);
+    return -1;
+  }
+  e->journal.mute = 1;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  long lineno = 0;
+  double vt = 0;
+  int rc = 0;
+  while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
+    lineno++;
+    cJSON *ev = cJSON_ParseWithLength(line, (size_t)n);
+    if (!cJSON_IsObject(ev)) {
+      *err = tl_strfmt("journal.jsonl line %ld is not a JSON object: the journal is damaged", lineno);
+      rc = -1;
+    } else {
+      rc = replay_line(e, ev, lineno, &vt, err);
+      if (rc != 0 && !*err) *err = tl_strfmt("replaying journal line %ld failed: %s", lineno,
+                                              e->script_error ? e->script_error : "?");
+    }
+    cJSON_Delete(ev);
+  }
+  free(line);
+  fclose(f);
+  e->journal.mute = 0;
+  e->vclock = vt;
+  for (int i = 0; i < e->ntrials; i++)
+    if (e->trials[i]->iterations > 0) tl_trial_files_repair(e->trials[i]);
+  return rc;
+}
+
+/* A trainer of the previous engine may still run (it lives in its own session): end it, if
+ * /proc says that this pid is still that trial's process. */
+static void end_leftover(tl_engine *e, tl_trial *t) {
+  if (t->pid <= 0) return;
+  char *p = tl_strfmt("/proc/%d/environ", t->pid);
+  size_t n;
+  char *env = tl_read_file(p, &n);
+  free(p);
+  if (!env) return;
+  char *want_id = tl_strfmt("TUNELUA_TRIAL_ID=%s", t->id);
+  char *want_dir = tl_strfmt("TUNELUA_EXPERIMENT_DIR=%s", e->dir);
+  int id = 0, dir = 0;
+  for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+    id |= strcmp(env + i, want_id) == 0;
+    dir |= strcmp(env + i, want_dir) == 0;
+  }
+  if (id && dir) kill(-t->pid, SIGKILL);
+  free(env), free(want_id), free(want_dir);
+}
+
+void tl_resume_running(tl_engine *e) {
+  for (int i = 0; i < e->ntrials; i++) {
+    tl_trial *t = e->trials[i];
+    if (t->status != TL_RUNNING) continue;
+    tl_ask ask = t->ask;
+    t->ask = TL_ASK_NONE;
+    if (ask == TL_ASK_STOP || ask == TL_ASK_PAUSE) {
+      if (!e->simulate) end_leftover(e, t);
+      int stop = ask == TL_ASK_STOP;
+      tl_trial_set_status(e, t, stop ? TL_TERMINATED : TL_PAUSED,
+                          stop ? (t->by_rule ? "stop criterion met" : "stopped by the scheduler")
+                               : "paused");
+      char *err = NULL;
+      if (stop && tl_script_complete(e->script, t->index, 1, &err) != 0)
+        tl_engine_script_error(e, err);
+    } else if (e->simulate) {
+      /* a simulated trial goes on from its last result's instant, as if never interrupted */
+      tl_sim_resume(e, t);
+    } else {
+      end_leftover(e, t);
+      tl_trial_set_status(e, t, TL_PENDING, "resumed: restarts from its newest checkpoint");
+    }
+  }
+}
