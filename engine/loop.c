@@ -73,8 +73,31 @@ static void finish(tl_engine *e) {
 }
 
 /* Starts trials while resources and max_concurrent allow, asking the scheduler which. */
+/* Trials that a scheduler ended with exp.stop_trial while they were PAUSED or PENDING. */
+static void take_stops(tl_engine *e) {
+  int *idx = NULL, n = 0;
+  char **why = NULL, *err = NULL;
+  if (tl_script_take_stops(e->script, &idx, &why, &n, &err) != 0) {
+    tl_engine_script_error(e, err);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    tl_trial *t = idx[i] >= 0 && idx[i] < e->ntrials ? e->trials[idx[i]] : NULL;
+    if (t && (t->status == TL_PAUSED || t->status == TL_PENDING)) {
+      tl_buf *b = tl_journal_begin(&e->journal, "decision", t->id);
+      tl_buf_printf(b, ",\"action\":\"stop\",\"by\":\"scheduler\",\"iteration\":%ld", t->iterations);
+      tl_journal_end(&e->journal);
+      tl_trial_set_status(e, t, TL_TERMINATED, why[i]);
+      if (tl_script_complete(e->script, t->index, 1, &err) != 0) tl_engine_script_error(e, err);
+    }
+    free(why[i]);
+  }
+  free(idx), free(why);
+}
+
 void tl_engine_schedule(tl_engine *e) {
   if (e->finished) return;
+  if (!e->script_failed) take_stops(e);
   int nothing = 0;
   while (!e->interrupted && !e->script_failed && !e->journal.failed) {
     if (e->max_concurrent > 0 && e->running >= e->max_concurrent) break;

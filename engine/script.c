@@ -455,3 +455,24 @@ int tl_script_set_config(tl_script *s, int index, const cJSON *config, char **er
   push_json(s->L, config);
   return call(s, "set_config", 2, 0, err);
 }
+
+int tl_script_take_stops(tl_script *s, int **index, char ***reason, int *n, char **err) {
+  lua_State *L = s->L;
+  *n = 0;
+  if (call(s, "take_stops", 0, 1, err) != 0) return -1;
+  if (lua_istable(L, -1)) {
+    int len = (int)lua_objlen(L, -1) / 2;
+    *index = tl_xcalloc((size_t)len + 1, sizeof **index);
+    *reason = tl_xcalloc((size_t)len + 1, sizeof **reason);
+    for (int i = 0; i < len; i++) {
+      lua_rawgeti(L, -1, 2 * i + 1);
+      (*index)[i] = (int)lua_tointeger(L, -1) - 1;
+      lua_rawgeti(L, -2, 2 * i + 2);
+      (*reason)[i] = tl_strdup(lua_tostring(L, -1));
+      lua_pop(L, 2);
+    }
+    *n = len;
+  }
+  lua_pop(L, 1);
+  return 0;
+}

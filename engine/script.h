@@ -40,6 +40,8 @@ int tl_script_simulate(tl_script *s, int index, cJSON **result, double *cost, in
 int tl_script_replay_add(tl_script *s, const char *id, const cJSON *config, char **err);
 int tl_script_replay_result(tl_script *s, int index, const cJSON *result, char **err);
 int tl_script_set_config(tl_script *s, int index, const cJSON *config, char **err);
+/* Trials a scheduler ended with exp.stop_trial (not running ones); arrays owned by the caller. */
+int tl_script_take_stops(tl_script *s, int **index, char ***reason, int *n, char **err);
 int tl_script_complete(tl_script *s, int index, int ok, char **err);
 
 #endif

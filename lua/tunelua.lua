@@ -73,6 +73,8 @@ local function field_line(path, name, from)
   return found or from or call
 end
 
+M.field_line = field_line
+
 -- Checks the experiment table and fills defaults. Errors read "file:line: field: problem",
 -- the line being that of the offending field where it can be found.
 function M.experiment(spec)

@@ -55,6 +55,7 @@ function R.load(path, over)
   local chunk, err = loadfile(path)
   if not chunk then usage_error(err) end
   tune.loading = path
+  st.path = path
   local ok, exp = pcall(chunk)
   tune.loading = nil
   if not ok then
@@ -100,12 +101,56 @@ function R.load(path, over)
   }
 end
 
+-- exp.stop_trial(view, reason): a scheduler ends a trial that is not running (a PAUSED
+-- HyperBand loser). The engine acts on it after the current callback (it is queued: Lua
+-- cannot call back into the engine from a callback); a replay ignores it, since the
+-- journal already says what became of the trial.
+local function stop_trial(view, reason)
+  if type(view) ~= "table" or trials[view.index] ~= view then
+    error("stop_trial: expects a trial view", 2)
+  end
+  if view.status ~= "PENDING" and view.status ~= "PAUSED" then
+    error("stop_trial: trial " .. view.id .. " is " .. tostring(view.status) ..
+      "; a running trial is stopped by returning \"stop\" from on_result", 2)
+  end
+  if R.replaying then return end
+  local why = reason and tostring(reason) or "stopped by the scheduler"
+  st.stops[#st.stops + 1] = { view.index, why }
+end
+
+-- The queued stop_trial requests, for the engine: index, reason, index, reason, ...
+function R.take_stops()
+  local s = st.stops
+  if #s == 0 then return nil end
+  st.stops = {}
+  local out = {}
+  for _, x in ipairs(s) do
+    out[#out + 1], out[#out + 2] = x[1], x[2]
+  end
+  return out
+end
+
 local function context(exp, dir, r)
   return {
     metric = exp.metric, mode = exp.mode, space = exp.config, num_samples = exp.num_samples,
     seed = exp.seed, rng = r, trials = trials, now = clock, dir = dir,
     checkpoint = exp.checkpoint, executor = st.simulate and "simulate" or "local",
+    stop_trial = stop_trial,
   }
+end
+
+-- A setup() that raises is a mistake in the experiment (missing metric, no checkpoints for
+-- PBT): reported as "file:line: scheduler NAME: message", without a traceback.
+local function setup(obj, kind, ctx)
+  if not obj.setup then return end
+  local ok, err = pcall(obj.setup, obj, ctx)
+  if not ok then
+    local msg = tostring(err):gsub("^[^:]*%.lua:%d+: ", "")
+    local path = st.path
+    local line = tune.field_line and tune.field_line(path, kind)
+    usage_error(format("%s%s: %s %s: %s", path, line and (":" .. line) or "", kind,
+      tostring(obj.name), msg))
+  end
 end
 
 -- Builds the scheduler and searcher contexts and probes once which callbacks they define.
@@ -114,8 +159,10 @@ function R.start(dir)
   local root = rng.new(exp.seed)
   local sched, search = exp.scheduler, exp.searcher
   st.sched, st.search = sched, search
-  if sched.setup then sched:setup(context(exp, dir, root:derive("scheduler"))) end
-  if search.setup then search:setup(context(exp, dir, root:derive("searcher"))) end
+  st.stops = {}
+  setup(sched, "scheduler", context(exp, dir, root:derive("scheduler")))
+  setup(search, "searcher", context(exp, dir, root:derive("searcher")))
+  st.on_exhausted = sched.on_searcher_exhausted
   st.choose = sched.choose_trial_to_run and function() return sched:choose_trial_to_run() end
   st.s_add, st.s_complete = sched.on_trial_add, sched.on_trial_complete
   st.s_error = sched.on_trial_error
@@ -149,6 +196,11 @@ function R.next()
     local cfg = st.search:suggest(id)
     if cfg == nil then
       st.exhausted = true
+      -- a scheduler that sizes groups of trials (HyperBand's brackets) learns there are no more
+      if st.on_exhausted then
+        st.on_exhausted(st.sched)
+        t = st.choose()
+      end
     elseif cfg == "wait" then
       return nil, "wait", #trials
     elseif type(cfg) ~= "table" then
@@ -276,7 +328,10 @@ end
 function R.replay_add(id, config)
   local index = #trials + 1
   local got = st.search:suggest(id)
-  if got == nil then st.exhausted = true end
+  if got == nil and not st.exhausted then
+    st.exhausted = true
+    if st.on_exhausted then st.on_exhausted(st.sched) end
+  end
   local v = setmetatable({ id = id, index = index, config = config, status = "PENDING",
     iteration = 0 }, View)
   trials[index] = v
