@@ -7,8 +7,8 @@
 -- trials and budget r_i = max_t * eta^(i-s) of time_attr. A trial whose result reaches the
 -- rung's budget pauses; when every live trial of the bracket has reached it (and the bracket
 -- is full), the best n_{i+1} are resumed and the others lose: the one that is running is
--- stopped, paused ones stay PAUSED and are never chosen again (the scheduler API has no call
--- to stop a trial that is not running). At the last rung (r = max_t) trials are stopped.
+-- stopped, paused ones are ended with exp.stop_trial. At the last rung (r = max_t) trials
+-- are stopped.
 
 local dsl = require "tunelua.dsl"
 
@@ -103,6 +103,10 @@ function Hyperband:_halve(b)
     if j > k then
       t.state, t.lost_at = "lost", b.rungs[b.i - 1].r
       b.live = b.live - 1
+      if t.view.status == "PAUSED" and self.exp and self.exp.stop_trial then
+        self.exp.stop_trial(t.view, format("lost at rung %s = %s of bracket %d", self.time_attr,
+          tostring(t.lost_at), b.number))
+      end
     elseif t.time + EPS < r or (last and not self.stop_last_trials) then
       t.state = "run"
     elseif not last then
@@ -146,12 +150,12 @@ function Hyperband:on_trial_add(trial)
   b.trials[#b.trials + 1] = trial
   b.live = b.live + 1
   self.added = self.added + 1
-  self.info[trial] = { bracket = b, state = "run", order = self.added, time = 0, score = huge }
+  self.info[trial] = { view = trial, bracket = b, state = "run", order = self.added, time = 0,
+    score = huge }
   if self.added == self.expected then self:_close() end
 end
 
 -- The searcher has no more trials: the newest bracket will not fill, so it closes as it is.
--- (Called by the runner where it supports it; until then the count of setup stands in.)
 function Hyperband:on_searcher_exhausted()
   self:_close()
 end

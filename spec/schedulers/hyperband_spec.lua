@@ -458,11 +458,8 @@ describe("hyperband end to end (tunelua --executor simulate)", function()
     assert.equal(1581, H.count(journal, function(e) return e.ev == "result" end))
     local at = {}
     for _, t in ipairs(summary.trials) do
-      if t.iterations == 81 then
-        assert.equal("TERMINATED", t.status)
-      else
-        assert.is_true(t.status == "PAUSED" or t.status == "TERMINATED", t.status)
-      end
+      -- losers end too: paused ones through exp.stop_trial
+      assert.equal("TERMINATED", t.status)
       at[t.iterations] = (at[t.iterations] or 0) + 1
     end
     -- losers by rung: 54 at 1, 18 + 23 at 3, 6 + 8 + 10 at 9, 2 + 2 + 4 + 6 at 27, 10 finish
