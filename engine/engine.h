@@ -141,6 +141,7 @@ typedef struct tl_engine {
   int kick_active;
   struct tl_console *console;
   long results;         /* results seen in this run */
+  int own_resume;       /* opt.resume was made absolute here (owned) */
 } tl_engine;
 
 double tl_engine_now(tl_engine *e); /* loop clock, seconds */

@@ -300,7 +300,7 @@ static void engine_free(tl_engine *e) {
   free(e->cmd), free(e->env), free(e->name), free(e->metric), free(e->cwd), free(e->dir);
   free(e->sock_path), free(e->trainers_dir), free(e->bin_dir), free(e->self_exe);
   free(e->cpu_source), free(e->script_error);
-  if (e->opt.resume) free((char *)e->opt.resume);
+  if (e->own_resume) free((char *)e->opt.resume);
 }
 
 int tl_engine_run(tl_options *opt) {
@@ -325,6 +325,7 @@ int tl_engine_run(tl_options *opt) {
     }
     e->opt = *opt;
     opt->resume = e->opt.resume = abs_path(opt->resume);
+    e->own_resume = 1;
     e->opt.dir = e->opt.resume;
     /* trainers' relative paths are relative to where the experiment first ran */
     if (was && chdir(was) != 0)
