@@ -13,6 +13,7 @@
 #define TL_VERSION "0.1.0"
 #define TL_EXPORT __attribute__((visibility("default")))
 #define TL_MAX_LINE (1u << 20) /* largest protocol message, bytes */
+#define TL_MAX_DEPTH 16        /* deepest nesting of a report's metrics */
 
 enum { TL_EXIT_OK = 0, TL_EXIT_TRIAL_FAILED = 1, TL_EXIT_USAGE = 2, TL_EXIT_INTERRUPTED = 3 };
 
@@ -101,6 +102,7 @@ typedef struct tl_engine {
   double cpu_per_trial, gpu_per_trial;
   int max_concurrent, max_failures;
   double stop_grace_s;
+  double trial_timeout; /* seconds a running trial may go without reporting; 0: no limit */
   long seed;
   int reuse;            /* class trainers may take reset decisions instead of restarts */
   int simulate;         /* the simulate executor: Lua trainers on a virtual clock */

@@ -36,7 +36,8 @@ void tl_engine_script_error(tl_engine *e, char *err) {
   }
   e->script_failed = 1;
   e->script_error = err;
-  tl_console_message(e, "tunelua: Lua error, stopping the experiment:\n%s", err);
+  tl_console_message(e, "tunelua: %s, stopping the experiment:\n%s",
+                     e->journal.failed ? "journal failure" : "Lua error", err);
   for (int i = 0; i < e->ntrials; i++)
     if (e->trials[i]->proc && !e->trials[i]->exited) tl_trial_ask(e, e->trials[i], TL_ASK_PAUSE, 0);
   tl_engine_kick(e);
@@ -152,8 +153,30 @@ void tl_engine_kick(tl_engine *e) {
   uv_idle_start(&e->kick, on_kick);
 }
 
+/* A trial that has gone trial_timeout seconds without a report is killed and counts as a
+ * failure (retried while max_failures allows). */
+static void check_timeouts(tl_engine *e) {
+  double now = tl_engine_now(e);
+  for (int i = 0; i < e->ntrials; i++) {
+    tl_trial *t = e->trials[i];
+    if (t->status != TL_RUNNING || !t->proc || t->exited || t->fail || t->ask != TL_ASK_NONE)
+      continue;
+    if (now - t->last_report > e->trial_timeout) {
+      char *why = tl_strfmt("no report for %.0f s (trial_timeout = %g)", now - t->last_report,
+                            e->trial_timeout);
+      tl_trial_fail(e, t, why);
+      free(why);
+    }
+  }
+}
+
 static void on_tick(uv_timer_t *h) {
   tl_engine *e = h->data;
+  if (e->journal.failed && !e->script_failed)
+    tl_engine_script_error(e, tl_strfmt("cannot write %s/journal.jsonl: %s; the experiment stops "
+                                        "here and can be resumed once there is room",
+                                        e->dir, e->journal.error));
+  if (e->trial_timeout > 0 && !e->simulate) check_timeouts(e);
   if (e->summary_dirty) tl_summary_write(e, "running");
   tl_console_tick(e);
 }

@@ -168,11 +168,25 @@ static void on_hello(tl_conn *c, cJSON *msg) {
   tl_buf_free(&b);
 }
 
+static int depth(const cJSON *v) {
+  int d = 0;
+  for (const cJSON *c = v->child; c; c = c->next) {
+    int k = depth(c);
+    if (k > d) d = k;
+  }
+  return d + 1;
+}
+
 static void on_report(tl_conn *c, cJSON *msg) {
   cJSON *metrics = cJSON_DetachItemFromObjectCaseSensitive(msg, "metrics");
   if (!cJSON_IsObject(metrics)) {
     cJSON_Delete(metrics);
     trial_protocol_error(c, "report without a \"metrics\" object");
+    return;
+  }
+  if (depth(metrics) > TL_MAX_DEPTH) {
+    cJSON_Delete(metrics);
+    trial_protocol_error(c, "metrics nest deeper than 16 levels");
     return;
   }
   tl_trial *t = c->trial;
@@ -191,6 +205,11 @@ static void on_report(tl_conn *c, cJSON *msg) {
     action = tl_trial_report(c->e, t, metrics, &checkpoint);
   }
   if (c->closing) return;
+  if (c->e->journal.failed) { /* not in the journal: not acknowledged */
+    tl_proto_reject(c, "the engine cannot write its journal; the result is not acknowledged");
+    tl_engine_kick(c->e);
+    return;
+  }
   tl_buf b;
   tl_buf_init(&b);
   tl_buf_printf(&b, "{\"type\":\"decision\",\"action\":\"%s\",\"checkpoint\":%s,\"iteration\":%ld",

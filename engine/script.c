@@ -4,6 +4,8 @@
 #include <lua.h>
 #include <lualib.h>
 #include <math.h>
+#include <stdio.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@ struct tl_script {
   int runner;  /* registry ref: the runner module */
   int trials;  /* registry ref: runner.trials, the array of trial views */
   int traceback;
+  double slow_s; /* a callback that takes longer is reported */
 };
 
 /* Message handler: adds a traceback unless the error is a plain experiment error (a string
@@ -61,7 +64,15 @@ static int call(tl_script *s, const char *fn, int nargs, int nres, char **err) {
   lua_remove(L, -2);
   lua_insert(L, base + 1);
   lua_insert(L, base + 1);
-  if (lua_pcall(L, nargs, nres, base + 1) != 0) {
+  uint64_t t0 = uv_hrtime();
+  int rc = lua_pcall(L, nargs, nres, base + 1);
+  double took = (double)(uv_hrtime() - t0) / 1e9;
+  if (took > s->slow_s) {
+    /* the engine waits for every callback: a slow one holds up every trial */
+    fprintf(stderr, "tunelua: warning: the Lua call runner.%s took %.2f s; the engine and every "
+                    "trial waited for it\n", fn, took);
+  }
+  if (rc != 0) {
     *err = tl_strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "unknown Lua error");
     lua_settop(L, base);
     return -1;
@@ -72,6 +83,8 @@ static int call(tl_script *s, const char *fn, int nargs, int nres, char **err) {
 
 tl_script *tl_script_new(const char *lua_dir, char **err) {
   tl_script *s = tl_xcalloc(1, sizeof *s);
+  const char *slow = getenv("TUNELUA_SLOW_CALLBACK_S");
+  s->slow_s = slow && atof(slow) > 0 ? atof(slow) : 1.0;
   lua_State *L = s->L = luaL_newstate();
   if (!L) {
     *err = tl_strdup("cannot create a Lua state");
@@ -175,6 +188,7 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   e->max_concurrent = (int)get_num(L, t, "max_concurrent", 0);
   e->max_failures = (int)get_num(L, t, "max_failures", 0);
   e->stop_grace_s = get_num(L, t, "stop_grace_s", 5);
+  e->trial_timeout = get_num(L, t, "trial_timeout", 0);
   e->seed = (long)get_num(L, t, "seed", (double)e->seed);
   lua_getfield(L, t, "simulate");
   e->simulate = lua_toboolean(L, -1);

@@ -42,7 +42,7 @@ M.Experiment = Experiment
 local fields = {
   name = true, trainer = true, config = true, num_samples = true, metric = true, mode = true,
   stop = true, scheduler = true, searcher = true, max_failures = true, max_concurrent = true,
-  checkpoint = true, seed = true, executor = true,
+  checkpoint = true, seed = true, executor = true, trial_timeout = true,
 }
 local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true,
   reuse = true, simulate = true, iteration_time = true }
@@ -216,6 +216,12 @@ function M.experiment(spec)
   end
   e.max_failures = spec.max_failures == nil and 0 or spec.max_failures
   if not is_count(e.max_failures, 0) then fail("max_failures must be an integer >= 0") end
+  local tt = spec.trial_timeout
+  if tt ~= nil and (type(tt) ~= "number" or tt <= 0) then
+    fail("trial_timeout must be a number of seconds > 0 (the longest a trial may go without " ..
+      "reporting)")
+  end
+  e.trial_timeout = spec.trial_timeout
   e.max_concurrent = spec.max_concurrent == nil and 0 or spec.max_concurrent
   if not is_count(e.max_concurrent, 0) then fail("max_concurrent must be an integer >= 0") end
   if spec.seed ~= nil and not is_count(spec.seed, 0) then fail("seed must be an integer >= 0") end

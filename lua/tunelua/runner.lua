@@ -97,7 +97,7 @@ function R.load(path, over)
     max_failures = exp.max_failures, stop_grace_s = exp.stop_grace_s, seed = exp.seed,
     reuse = exp.reuse, ckpt_every = ck.every, ckpt_at_end = ck.at_end, ckpt_keep = ck.keep,
     ckpt_score = ck.score, ckpt_score_max = score_mode ~= "min", ckpt_timeout_s = ck.timeout_s,
-    shared = shared, simulate = st.simulate ~= nil,
+    shared = shared, simulate = st.simulate ~= nil, trial_timeout = exp.trial_timeout,
   }
 end
 

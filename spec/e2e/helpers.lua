@@ -165,6 +165,7 @@ local function build_cmd(args, opts)
   for _, a in ipairs(args) do parts[#parts + 1] = sh_quote(a) end
   local env = ""
   if opts.env then
+    env = "env "
     for k, v in pairs(opts.env) do env = env .. k .. "=" .. sh_quote(v) .. " " end
   end
   local prefix = opts.no_wrap and "" or (H.wrap ~= "" and (H.wrap .. " ") or "")
