@@ -608,7 +608,7 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
   if (strcmp(action, "exploit") == 0) return exploit(e, t, source);
   int stop = strcmp(action, "stop") == 0;
   /* a pause always keeps the trial's state; a stop when the experiment asks for it */
-  *checkpoint = !stop || e->ckpt_at_end;
+  *checkpoint = *checkpoint || !stop || e->ckpt_at_end;
   if (t->ask == TL_ASK_NONE)
     tl_trial_ask(e, t, stop ? TL_ASK_STOP : TL_ASK_PAUSE,
                  *checkpoint ? e->ckpt_timeout_s : e->stop_grace_s);

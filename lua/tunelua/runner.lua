@@ -260,11 +260,15 @@ function R.on_result(index)
     end
   end
   local by_rule = action ~= nil
-  local source
+  local source, checkpoint = nil, false
   if not action then
     local d = st.sched:on_result(t, r)
     if d == nil then d = "continue" end
-    if type(d) == "table" and d.exploit ~= nil then
+    if type(d) == "table" and d.exploit == nil then
+      -- { action = "continue" | "pause" | "stop", checkpoint = true }: a checkpoint now
+      checkpoint = d.checkpoint == true
+      d = d.action or "continue"
+    elseif type(d) == "table" then
       source = d.exploit
       if type(source) ~= "table" or trials[source.index] ~= source or source == t then
         error(format("scheduler %s: exploit must name another trial view, got %s",
@@ -282,12 +286,12 @@ function R.on_result(index)
     end
     action = actions[d]
     if not action then
-      error(format("scheduler %s: on_result returned %s (want \"continue\", \"pause\" or \"stop\")",
-        tostring(st.sched.name), tostring(d)))
+      error(format("scheduler %s: on_result returned %s (want \"continue\", \"pause\", \"stop\"" ..
+        " or a decision table)", tostring(st.sched.name), tostring(d)))
     end
   end
   if st.q_result then st.q_result(st.search, t.id, r) end
-  return action, false, by_rule, source and source.index
+  return action, checkpoint, by_rule, source and source.index
 end
 
 -- The simulate executor. A simulated trainer is trainer.simulate(config, iteration, state, rng):

@@ -71,6 +71,17 @@ describe("e2e: checkpoints", function()
     assert.are.same({ "RUNNING", "PAUSED", "RUNNING", "TERMINATED" }, statuses)
   end)
 
+  it("a scheduler can ask for a checkpoint with a decision table", function()
+    local r, dir = run("{ step = 1 }", [[
+  stop = { training_iteration = 4 },
+  scheduler = { name = "asker", on_result = function(_, _, r)
+    if r.training_iteration == 2 then return { action = "continue", checkpoint = true } end
+  end },
+]])
+    assert.are.equal(0, r.code, H.describe(r))
+    assert.are.same({ "checkpoint_000002" }, ls(dir .. "/trials/00000/checkpoints"))
+  end)
+
   it("keeps the newest checkpoint.keep checkpoints", function()
     local r, dir = run("{ step = 1 }", [[
   stop = { training_iteration = 7 }, checkpoint = { every = 1, keep = 2 },
