@@ -1,0 +1,140 @@
+-- Rungs for successive halving (ASHA, HyperBand, BOHB): the milestones of a bracket, the
+-- values trials reached at each, and the cutoff of the top 1/eta.
+--
+-- API
+--   rungs.milestones(min_t, max_t, eta [, bracket = 0])
+--       ascending list of min_t * eta^(k + bracket), k = 0, 1, ..., that are <= max_t. This is
+--       Ray Tune's _Bracket (count = int(log(max_t / min_t) / log(eta) - bracket + 1)), counted
+--       with a 1e-9 tolerance so that floating point does not drop the max_t rung (Ray's
+--       formula gives 5 rungs for 1..243 with eta 3, where 243 = 3^5 is a sixth).
+--   rungs.sign(mode)       1 for "max", -1 for "min" (an error otherwise): score = sign * value,
+--                          higher is better
+--   rungs.time_getter(attr) function(result) -> result[attr] when it is a number, else nil
+--   rungs.new(milestones, eta, mode)  a Ladder (below); eta > 1
+--
+-- Ladder (one bracket's rungs; rung k has milestone ladder.t[k], k = 1..#ladder.t)
+--   L.t, L.eta, L.sign, L.q     the milestones, eta, the sign, and the cutoff quantile
+--                               ((1 - 1/eta) * 100 / 100, computed the way numpy does)
+--   L:rung_at(time)             the highest k with t[k] <= time, or 0
+--   L:record(k, key, value)     remembers value (metric units) for key (a trial view or id) at
+--                               rung k; a repeated key keeps its first value; nil is ignored
+--   L:get(k, key)               the recorded value, or nil
+--   L:count(k)                  how many keys rung k holds
+--   L:cutoff(k)                 Ray's cutoff: the L.q quantile (linear interpolation, NaNs left
+--                               out) of the recorded scores, in metric units; nil when empty
+--   L:worse(value, cutoff)      true when value is strictly worse than cutoff for the mode
+--   L:top(k [, n])              the keys of the best n (default floor(count / eta)) values at
+--                               rung k, best first, ties in record order; a fresh list
+--   L:is_top(k, key)            whether key is among L:top(k)
+--
+-- The ladder keeps numbers only: record copies the value, never the result table.
+local stats = require "tunelua.stats"
+
+local floor, log = math.floor, math.log
+local sort = table.sort
+local type, error, tostring, setmetatable = type, error, tostring, setmetatable
+
+local M = {}
+
+function M.milestones(min_t, max_t, eta, bracket)
+  bracket = bracket or 0
+  local n = log(max_t / min_t) / log(eta) - bracket + 1
+  local out = {}
+  if n > 0 then
+    n = floor(n + 1e-9)
+    for k = 0, n - 1 do out[k + 1] = min_t * eta ^ (k + bracket) end
+  end
+  return out
+end
+
+function M.sign(mode)
+  if mode == "max" then return 1 end
+  if mode == "min" then return -1 end
+  error("rungs: mode must be \"min\" or \"max\", got " .. tostring(mode), 2)
+end
+
+function M.time_getter(attr)
+  return function(result)
+    local v = result[attr]
+    if type(v) == "number" then return v end
+    return nil
+  end
+end
+
+local Ladder = {}
+Ladder.__index = Ladder
+
+function M.new(milestones, eta, mode)
+  if type(eta) ~= "number" or not (eta > 1) then -- luacheck: ignore 581
+    error("rungs: eta must be a number > 1, got " .. tostring(eta), 2)
+  end
+  local L = setmetatable({ t = milestones, eta = eta, sign = M.sign(mode),
+    q = ((1 - 1 / eta) * 100) / 100 }, Ladder)
+  for k = 1, #milestones do
+    -- scores[i] is the i-th recorded score (sign * value), keys[i] its key, at[key] = i
+    L[k] = { scores = {}, keys = {}, at = {} }
+  end
+  return L
+end
+
+function Ladder:rung_at(time)
+  local t = self.t
+  for k = #t, 1, -1 do
+    if time >= t[k] then return k end
+  end
+  return 0
+end
+
+function Ladder:record(k, key, value)
+  local r = self[k]
+  if value == nil or r.at[key] then return end
+  local i = #r.scores + 1
+  r.scores[i], r.keys[i], r.at[key] = self.sign * value, key, i
+end
+
+function Ladder:get(k, key)
+  local r = self[k]
+  local i = r.at[key]
+  return i and self.sign * r.scores[i]
+end
+
+function Ladder:count(k)
+  return #self[k].scores
+end
+
+function Ladder:cutoff(k)
+  local c = stats.nanquantile(self[k].scores, self.q)
+  return c and self.sign * c
+end
+
+function Ladder:worse(value, cutoff)
+  return self.sign * value < self.sign * cutoff
+end
+
+function Ladder:top(k, n)
+  local r = self[k]
+  local m = #r.scores
+  n = n or floor(m / self.eta)
+  local idx = {}
+  for i = 1, m do
+    if r.scores[i] == r.scores[i] then idx[#idx + 1] = i end -- NaN never ranks
+  end
+  local scores = r.scores
+  sort(idx, function(a, b)
+    if scores[a] ~= scores[b] then return scores[a] > scores[b] end
+    return a < b
+  end)
+  local out = {}
+  for i = 1, n < #idx and n or #idx do out[i] = r.keys[idx[i]] end
+  return out
+end
+
+function Ladder:is_top(k, key)
+  local top = self:top(k)
+  for i = 1, #top do
+    if top[i] == key then return true end
+  end
+  return false
+end
+
+return M

@@ -1,0 +1,192 @@
+-- Small statistics for schedulers: means, medians and quantiles that agree with numpy, and
+-- the running mean of one trial's learning curve.
+--
+-- API
+--   stats.mean(xs [, n])            arithmetic mean of xs[1..n] (n defaults to #xs); nil if n == 0
+--   stats.median(xs [, n])          numpy's np.median: the middle value, or (a + b) / 2 of the
+--                                   two middle ones; a NaN anywhere gives NaN; nil if n == 0
+--   stats.quantile(xs, q [, n])     numpy's np.quantile(xs, q) with the default "linear" method
+--                                   (q in [0, 1]); a NaN anywhere gives NaN; nil if n == 0
+--   stats.nanquantile(xs, q [, n])  np.nanquantile: NaNs are left out; nil when nothing is left
+--   stats.nanmedian(xs [, n])       np.nanmedian, likewise
+--   stats.percentile(xs, p [, n])   np.percentile: stats.quantile(xs, p / 100) (q computed the
+--                                   way numpy does, so that p = (1 - 1/3) * 100 behaves alike)
+--   stats.nanpercentile(xs, p [, n])
+--   stats.is_nan(x)                 x ~= x
+--   stats.curve()                   a Curve: one trial's (t, value) points, t non-decreasing
+--     c:add(t, value)               appends a point (no table is allocated per point)
+--     c.n                           number of points
+--     c:last_t()                    t of the newest point, or nil
+--     c:best(sign)                  best value so far: the max of sign * value, in value units
+--                                   (sign = 1 for "max", -1 for "min"), NaNs left out; nil
+--                                   when empty, NaN when every value is NaN
+--     c:mean_between(lo, hi)        mean of the values with lo <= t <= hi (O(log n) with
+--                                   prefix sums), nil when no point is in range, NaN when a
+--                                   value in range is NaN
+--
+-- None of these change their input: quantiles sort a scratch copy that is kept and reused,
+-- so a call allocates nothing once the scratch has grown.
+local floor, huge = math.floor, math.huge
+local sort = table.sort
+local setmetatable, type, tostring, error = setmetatable, type, tostring, error
+
+local M = {}
+
+local function is_nan(x) return x ~= x end
+M.is_nan = is_nan
+
+function M.mean(xs, n)
+  n = n or #xs
+  if n == 0 then return nil end
+  local s = 0
+  for i = 1, n do s = s + xs[i] end
+  return s / n
+end
+
+-- One scratch array, reused by every quantile: callers never see it.
+local scratch = {}
+
+-- Copies xs[1..n] into the scratch (without NaNs when skip_nan), sorts it and returns the
+-- count, or -1 when a NaN was seen and not skipped.
+local function sorted(xs, n, skip_nan)
+  local m = 0
+  for i = 1, n do
+    local x = xs[i]
+    if x ~= x then
+      if not skip_nan then return -1 end
+    else
+      m = m + 1
+      scratch[m] = x
+    end
+  end
+  for i = m + 1, #scratch do scratch[i] = nil end
+  sort(scratch)
+  return m
+end
+
+-- numpy's _lerp: a + (b - a) * t, computed from b's side when t >= 0.5 (numpy >= 1.22), so
+-- that quantile values agree to the last bit.
+local function lerp(a, b, t)
+  local d = b - a
+  if t >= 0.5 then return b - d * (1 - t) end
+  return a + d * t
+end
+
+-- The "linear" method (numpy's default, type 7 of Hyndman & Fan) on the sorted scratch.
+local function linear(m, q)
+  local h = (m - 1) * q
+  local lo = floor(h)
+  if lo >= m - 1 then return scratch[m] end
+  if lo < 0 then return scratch[1] end
+  return lerp(scratch[lo + 1], scratch[lo + 2], h - lo)
+end
+
+local function check_q(q)
+  if type(q) ~= "number" or q ~= q or q < 0 or q > 1 then
+    error("stats: quantile q must be a number in [0, 1], got " .. tostring(q), 3)
+  end
+end
+
+function M.quantile(xs, q, n)
+  check_q(q)
+  n = n or #xs
+  if n == 0 then return nil end
+  local m = sorted(xs, n, false)
+  if m < 0 then return 0 / 0 end
+  return linear(m, q)
+end
+
+function M.nanquantile(xs, q, n)
+  check_q(q)
+  local m = sorted(xs, n or #xs, true)
+  if m == 0 then return nil end
+  return linear(m, q)
+end
+
+function M.percentile(xs, p, n)
+  return M.quantile(xs, p / 100, n)
+end
+
+function M.nanpercentile(xs, p, n)
+  return M.nanquantile(xs, p / 100, n)
+end
+
+-- np.median: the mean of the two middle values for an even count, computed as (a + b) / 2.
+local function middle(m)
+  if m % 2 == 1 then return scratch[(m + 1) / 2] end
+  return (scratch[m / 2] + scratch[m / 2 + 1]) / 2
+end
+
+function M.median(xs, n)
+  n = n or #xs
+  if n == 0 then return nil end
+  local m = sorted(xs, n, false)
+  if m < 0 then return 0 / 0 end
+  return middle(m)
+end
+
+function M.nanmedian(xs, n)
+  local m = sorted(xs, n or #xs, true)
+  if m == 0 then return nil end
+  return middle(m)
+end
+
+-- A trial's learning curve. Times are expected in non-decreasing order (a time attribute
+-- that only grows, as Ray Tune requires); the prefix sums make a windowed mean two binary
+-- searches and one subtraction.
+local Curve = {}
+Curve.__index = Curve
+
+function M.curve()
+  return setmetatable({ n = 0, t = {}, sum = { [0] = 0 }, nans = { [0] = 0 }, valid = 0,
+    hi = -huge, lo = huge }, Curve)
+end
+
+-- NaN values are counted apart, so that a NaN makes only the windows that hold it NaN.
+function Curve:add(t, value)
+  local n = self.n + 1
+  self.n = n
+  self.t[n] = t
+  self[n] = value
+  if value ~= value then
+    self.sum[n], self.nans[n] = self.sum[n - 1], self.nans[n - 1] + 1
+  else
+    self.sum[n], self.nans[n] = self.sum[n - 1] + value, self.nans[n - 1]
+    self.valid = self.valid + 1
+    if value > self.hi then self.hi = value end
+    if value < self.lo then self.lo = value end
+  end
+end
+
+function Curve:last_t()
+  return self.t[self.n]
+end
+
+function Curve:best(sign)
+  if self.n == 0 then return nil end
+  if self.valid == 0 then return 0 / 0 end
+  if sign > 0 then return self.hi end
+  return self.lo
+end
+
+-- The first index whose t is >= x (or > x when strict), in 1..n+1.
+local function search(ts, n, x, strict)
+  local lo, hi = 1, n + 1
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    local t = ts[mid]
+    if t < x or (strict and t == x) then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+
+function Curve:mean_between(lo, hi)
+  local n = self.n
+  local i = search(self.t, n, lo, false)
+  local j = search(self.t, n, hi, true) - 1
+  if j < i then return nil end
+  if self.nans[j] > self.nans[i - 1] then return 0 / 0 end
+  return (self.sum[j] - self.sum[i - 1]) / (j - i + 1)
+end
+
+return M

@@ -1,0 +1,81 @@
+-- rungs: successive-halving milestones, recorded values and Ray's cutoff.
+local rungs = require "tunelua.rungs"
+
+describe("rungs", function()
+  it("milestones: grace * eta^(k + bracket) up to max_t, as Ray's _Bracket", function()
+    assert.are.same({ 1, 3, 9, 27, 81 }, rungs.milestones(1, 81, 3))
+    assert.are.same({ 3, 9, 27, 81 }, rungs.milestones(1, 81, 3, 1))
+    assert.are.same({ 1, 4, 16, 64 }, rungs.milestones(1, 100, 4))
+    assert.are.same({ 10 }, rungs.milestones(10, 10, 3))
+    assert.are.same({}, rungs.milestones(1, 10, 2, 5))
+    -- log(243)/log(3) is 4.999...: the max_t rung is kept anyway
+    assert.are.same({ 1, 3, 9, 27, 81, 243 }, rungs.milestones(1, 243, 3))
+    assert.are.same({ 1, 10, 100, 1000 }, rungs.milestones(1, 1000, 10))
+  end)
+
+  it("sign and time getter", function()
+    assert.are.equal(1, rungs.sign("max"))
+    assert.are.equal(-1, rungs.sign("min"))
+    assert.has_error(function() rungs.sign("up") end)
+    local get = rungs.time_getter("training_iteration")
+    assert.are.equal(3, get { training_iteration = 3 })
+    assert.is_nil(get { training_iteration = "3" })
+    assert.is_nil(get {})
+  end)
+
+  it("Ray's _Bracket docstring example (max)", function()
+    local L = rungs.new(rungs.milestones(1, 10, 2), 2, "max")
+    assert.are.same({ 1, 2, 4, 8 }, L.t)
+    assert.are.equal(1, L:rung_at(1))
+    assert.are.equal(2, L:rung_at(3))
+    assert.are.equal(0, L:rung_at(0.5))
+    assert.is_nil(L:cutoff(1))
+    L:record(1, "t1", 2)
+    L:record(1, "t2", 4)
+    assert.are.equal(3, L:cutoff(1))
+    assert.is_true(L:worse(1, L:cutoff(1)))      -- trial3 with 1 would stop
+    L:record(1, "t3", 1)
+    assert.are.equal(2, L:cutoff(1))
+    assert.are.equal(3, L:count(1))
+    assert.are.equal(4, L:get(1, "t2"))
+    assert.is_nil(L:get(2, "t2"))
+  end)
+
+  it("min mode: cutoff in metric units, lower is better", function()
+    local L = rungs.new({ 1 }, 4, "min")
+    for i, v in ipairs { 0.5, 0.1, 0.9, 0.3, 0.7 } do L:record(1, i, v) end
+    -- scores -v; 75th percentile of them is -0.3; in metric units 0.3
+    assert.are.equal(0.3, L:cutoff(1))
+    assert.is_true(L:worse(0.31, 0.3))
+    assert.is_false(L:worse(0.3, 0.3))
+    assert.is_false(L:worse(0.2, 0.3))
+  end)
+
+  it("a key keeps its first value; nil is not recorded; NaN never counts", function()
+    local L = rungs.new({ 1 }, 3, "max")
+    L:record(1, "a", 1)
+    L:record(1, "a", 5)
+    L:record(1, "b", nil)
+    L:record(1, "c", 0 / 0)
+    assert.are.equal(1, L:get(1, "a"))
+    assert.is_nil(L:get(1, "b"))
+    assert.are.equal(2, L:count(1))
+    assert.are.equal(1, L:cutoff(1))
+  end)
+
+  it("top 1/eta, best first, ties in record order", function()
+    local L = rungs.new({ 1, 3 }, 3, "min")
+    for i, v in ipairs { 5, 2, 8, 2, 1, 9, 4 } do L:record(1, "t" .. i, v) end
+    assert.are.same({ "t5", "t2" }, L:top(1))          -- floor(7 / 3) = 2
+    assert.are.same({ "t5", "t2", "t4" }, L:top(1, 3))
+    assert.is_true(L:is_top(1, "t2"))
+    assert.is_false(L:is_top(1, "t4"))
+    assert.are.same({}, L:top(2))
+  end)
+
+  it("rejects eta <= 1 and unknown modes", function()
+    assert.has_error(function() rungs.new({ 1 }, 1, "max") end)
+    assert.has_error(function() rungs.new({ 1 }, 0 / 0, "max") end)
+    assert.has_error(function() rungs.new({ 1 }, 2, "best") end)
+  end)
+end)

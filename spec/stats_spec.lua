@@ -1,0 +1,89 @@
+-- stats: numpy-compatible mean, median and quantiles; a trial's running mean.
+local stats = require "tunelua.stats"
+
+local nan = 0 / 0
+
+describe("stats", function()
+  it("mean", function()
+    assert.are.equal(2.5, stats.mean { 1, 2, 3, 4 })
+    assert.are.equal(1.5, stats.mean({ 1, 2, 3, 4 }, 2))
+    assert.is_nil(stats.mean {})
+  end)
+
+  it("median as np.median: middle value, or (a + b) / 2", function()
+    assert.are.equal(3, stats.median { 5, 1, 3 })
+    assert.are.equal(2.5, stats.median { 4, 1, 3, 2 })
+    assert.are.equal(3, stats.median({ 4, 1, 3, 2 }, 3)) -- of 4, 1, 3
+    assert.is_nil(stats.median {})
+    assert.is_true(stats.is_nan(stats.median { 1, nan, 3 }))
+    assert.are.equal(2, stats.nanmedian { 1, nan, 3 })
+  end)
+
+  it("quantile as np.quantile's default linear method", function()
+    -- np.percentile(range(10), 75) == 6.75; np.quantile([1,2,3,4,5], 0.4) == 2.6
+    local ten = {}
+    for i = 0, 9 do ten[#ten + 1] = 9 - i end
+    assert.are.equal(6.75, stats.percentile(ten, 75))
+    assert.is_true(math.abs(stats.quantile({ 5, 4, 3, 2, 1 }, 0.4) - 2.6) < 1e-15)
+    assert.are.equal(1, stats.quantile({ 3, 1, 2 }, 0))
+    assert.are.equal(3, stats.quantile({ 3, 1, 2 }, 1))
+    assert.are.equal(7, stats.quantile({ 7 }, 0.3))
+    -- Ray's cutoff on two values with rf = 2: the midpoint
+    assert.are.equal(3, stats.percentile({ 2, 4 }, (1 - 1 / 2) * 100))
+    -- numpy's lerp from the upper side when t >= 0.5: -1.2 - 0.3 * (1/3)
+    local q = ((1 - 1 / 3) * 100) / 100
+    assert.are.equal(-1.2 - 0.30000000000000004 * (1 - q), stats.quantile({ -1.5, -1.2 }, q))
+    assert.is_nil(stats.quantile({}, 0.5))
+  end)
+
+  it("does not change its input", function()
+    local xs = { 3, 1, 2 }
+    stats.quantile(xs, 0.5)
+    assert.are.same({ 3, 1, 2 }, xs)
+  end)
+
+  it("NaN: quantile propagates it, nanquantile leaves it out", function()
+    assert.is_true(stats.is_nan(stats.quantile({ 1, nan, 3 }, 0.5)))
+    assert.are.equal(2, stats.nanquantile({ 1, nan, 3 }, 0.5))
+    assert.are.equal(3, stats.nanpercentile({ nan, 1, 3 }, 100))
+    assert.is_nil(stats.nanquantile({ nan, nan }, 0.5))
+  end)
+
+  it("rejects q outside [0, 1]", function()
+    assert.has_error(function() stats.quantile({ 1 }, 1.5) end)
+    assert.has_error(function() stats.quantile({ 1 }, nan) end)
+  end)
+
+  describe("curve", function()
+    it("running mean over a time window, both ends included", function()
+      local c = stats.curve()
+      assert.is_nil(c:last_t())
+      assert.is_nil(c:best(1))
+      for t, v in ipairs { 5, 3, 4, 1, 2 } do c:add(t * 10, v) end
+      assert.are.equal(5, c.n)
+      assert.are.equal(50, c:last_t())
+      assert.are.equal(3, c:mean_between(10, 50))
+      assert.are.equal((3 + 4 + 1) / 3, c:mean_between(20, 40))
+      assert.are.equal((3 + 4 + 1) / 3, c:mean_between(15, 45))
+      assert.are.equal(4, c:mean_between(30, 30))
+      assert.is_nil(c:mean_between(31, 39))
+      assert.is_nil(c:mean_between(60, 90))
+      assert.are.equal(5, c:best(1))
+      assert.are.equal(1, c:best(-1))
+    end)
+
+    it("a NaN makes only the windows that hold it NaN", function()
+      local c = stats.curve()
+      c:add(1, 1)
+      c:add(2, nan)
+      c:add(3, 3)
+      c:add(4, 5)
+      assert.is_true(stats.is_nan(c:mean_between(1, 3)))
+      assert.are.equal(4, c:mean_between(3, 4))
+      assert.are.equal(5, c:best(1))
+      local only = stats.curve()
+      only:add(1, nan)
+      assert.is_true(stats.is_nan(only:best(1)))
+    end)
+  end)
+end)
