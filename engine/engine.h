@@ -140,7 +140,7 @@ typedef struct tl_engine {
   uv_signal_t sigint, sigterm;
   uv_timer_t tick;      /* console redraw, summary flush */
   uv_idle_t kick;       /* runs a scheduling pass once the current callbacks are done */
-  int kick_active;
+  int kick_active, kick_ready;
   struct tl_console *console;
   long results;         /* results seen in this run */
   int own_resume;       /* opt.resume was made absolute here (owned) */

@@ -148,7 +148,7 @@ static void on_kick(uv_idle_t *h) {
 }
 
 void tl_engine_kick(tl_engine *e) {
-  if (e->kick_active || e->finished) return;
+  if (e->kick_active || e->finished || !e->kick_ready) return; /* not yet: replaying */
   e->kick_active = 1;
   uv_idle_start(&e->kick, on_kick);
 }
@@ -450,6 +450,7 @@ int tl_engine_run(tl_options *opt) {
   uv_timer_start(&e->tick, on_tick, 1000, 1000);
   uv_idle_init(&loop, &e->kick);
   e->kick.data = e;
+  e->kick_ready = 1;
   if (e->simulate) tl_sim_init(e);
   tl_console_start(e);
   if (e->opt.resume) tl_resume_running(e);

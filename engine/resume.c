@@ -18,6 +18,23 @@ static double num(const cJSON *o, const char *k, double dflt) {
   return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
+/* A count from the journal, clamped into [0, max] (a damaged journal must not overflow). */
+static long count(const cJSON *o, const char *k, double dflt, double max) {
+  double v = num(o, k, dflt);
+  if (!(v >= 0)) return 0; /* also NaN */
+  return v > max ? (long)max : (long)v;
+}
+
+/* Trial ids become directory names: only what the engine itself writes is accepted. */
+static int valid_id(const char *id) {
+  if (!id || !*id || strlen(id) > 64 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0) return 0;
+  for (const char *p = id; *p; p++)
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          *p == '_' || *p == '-' || *p == '.'))
+      return 0;
+  return 1;
+}
+
 int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
   char *path = tl_strfmt("%s/journal.jsonl", opt->resume);
   long cut = tl_journal_repair(path);
@@ -49,8 +66,8 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
       snprintf(keep[i], sizeof keep[i], "%s", str(ev, fields[i]));
       *slots[i] = keep[i];
     }
-  if (opt->seed < 0) opt->seed = (long)num(ev, "seed", 0);
-  if (opt->max_concurrent == 0) opt->max_concurrent = (int)num(ev, "max_concurrent", 0);
+  if (opt->seed < 0) opt->seed = count(ev, "seed", 0, 2e15);
+  if (opt->max_concurrent == 0) opt->max_concurrent = (int)count(ev, "max_concurrent", 0, 1e6);
   if (opt->cpus <= 0) opt->cpus = num(ev, "cpus_given", 0);
   if (opt->gpus < 0) opt->gpus = num(ev, "gpus_given", -1);
   *cwd = str(ev, "cwd") ? tl_strdup(str(ev, "cwd")) : NULL;
@@ -71,18 +88,22 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, char **
   char *lerr = NULL;
   if (strcmp(kind, "trial_added") == 0) {
     cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(ev, "config");
-    if (!id || !cfg || t) {
+    if (!valid_id(id) || !cJSON_IsObject(cfg) || t) {
       cJSON_Delete(cfg);
-      *err = tl_strfmt("journal line %ld: a trial_added without id/config, or twice", lineno);
+      *err = tl_strfmt("journal line %ld: a trial_added without a valid id and config, or twice",
+                       lineno);
       return -1;
     }
-    if (tl_script_replay_add(e->script, id, cfg, &lerr) != 0) return script_fail(e, lerr), -1;
+    if (tl_script_replay_add(e->script, id, cfg, &lerr) != 0) {
+      cJSON_Delete(cfg);
+      return script_fail(e, lerr), -1;
+    }
     tl_trial_add(e, tl_strdup(id), cfg);
     return 0;
   }
   if (!t) return 0; /* experiment, experiment_end, resumed … */
   if (strcmp(kind, "started") == 0) {
-    t->pid = (int)num(ev, "pid", 0);
+    t->pid = (int)count(ev, "pid", 0, 4194304);
     t->vt = num(ev, "vt", t->vt);
   } else if (strcmp(kind, "decision") == 0) {
     /* told to end, but the engine died before the trial did: the resume honours it */
@@ -100,7 +121,7 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, char **
     for (int i = 0; i < 5; i++)
       if (s && strcmp(s, names[i]) == 0) to = i;
     if (to < 0) return 0;
-    t->failures = (int)num(ev, "failures", t->failures);
+    t->failures = (int)count(ev, "failures", t->failures, 1e6);
     if ((to == TL_ERROR || (to == TL_PENDING && t->status == TL_RUNNING)) && reason) {
       free(t->error);
       t->error = tl_strdup(reason);
@@ -116,7 +137,7 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, char **
       cJSON_Delete(r);
       return 0;
     }
-    t->iterations = (long)num(r, "training_iteration", (double)t->iterations + 1);
+    t->iterations = count(r, "training_iteration", (double)t->iterations + 1, 1e15);
     t->time_total = num(r, "time_total_s", t->time_total);
     *vt = num(ev, "vt", *vt);
     t->vt = num(ev, "vt", t->vt);
@@ -136,7 +157,7 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, char **
     }
   } else if (strcmp(kind, "checkpoint") == 0 && str(ev, "path")) {
     long keep_it = t->iterations;
-    t->iterations = (long)num(ev, "iteration", (double)t->iterations);
+    t->iterations = count(ev, "iteration", (double)t->iterations, 1e15);
     tl_trial_add_checkpoint(e, t, tl_strdup(str(ev, "path")), t->last_result);
     t->iterations = keep_it;
   } else if (strcmp(kind, "checkpoint_deleted") == 0 && str(ev, "path")) {

@@ -69,6 +69,7 @@ static void teardown(fixture *f) {
   uv_run(&f->loop, UV_RUN_NOWAIT);
   for (int i = 0; i < f->e.ntrials; i++) tl_trial_free(f->e.trials[i]);
   free(f->e.trials);
+  tl_buf_free(&f->e.journal.line);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   uv_loop_close(&f->loop);
 }

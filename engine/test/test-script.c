@@ -77,7 +77,7 @@ TEST(loads_the_experiment_into_the_engine) {
   free((char *)e.opt.exp_path);
   for (char **p = e.cmd; *p; p++) free(*p);
   for (char **p = e.env; *p; p++) free(*p);
-  free(e.cmd), free(e.env), free(e.name), free(e.metric);
+  free(e.cmd), free(e.env), free(e.shared), free(e.name), free(e.metric);
 }
 
 TEST(experiment_errors_name_file_line_and_path) {
@@ -132,7 +132,7 @@ TEST(scheduler_errors_carry_a_traceback) {
   free(err);
   cJSON_Delete(r);
   tl_script_free(s);
-  free(e.cmd[0]), free(e.cmd), free(e.env), free(e.name);
+  free(e.cmd[0]), free(e.cmd), free(e.env), free(e.shared), free(e.name);
   unlink(e.opt.exp_path);
   rmdir(dir);
   free((char *)e.opt.exp_path);

@@ -118,7 +118,7 @@ describe("e2e: resume after kill -9", function()
       for it = 1, 40 do assert.is_not_nil(got[t.id .. "/" .. it]) end
       -- the trainer's state goes on from the last result, or after a restart from a recorded
       -- checkpoint (work since then is redone, while training_iteration keeps counting)
-      local step, saved = t.config.step, {}
+      local step, saved = t.config.step, { [0] = true } -- 0: started over, no checkpoint yet
       for _, e in ipairs(H.journal(dir)) do
         if e.ev == "checkpoint" and e.trial == t.id then
           saved[got[t.id .. "/" .. e.iteration].x] = true
