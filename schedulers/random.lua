@@ -9,7 +9,7 @@ local rng = require "tunelua.rng"
 local type, pairs, error, tostring, setmetatable = type, pairs, error, tostring, setmetatable
 local floor, min = math.floor, math.min
 
-local OPTIONS = { max_trials = true }
+local OPTIONS = { max_trials = true, points_to_evaluate = true }
 
 local Random = {}
 Random.__index = Random
@@ -23,12 +23,17 @@ local function check_opts(opts)
   end
   for k in pairs(opts) do
     if not OPTIONS[k] then
-      error("random: unknown option '" .. tostring(k) .. "' (accepted: max_trials)", 3)
+      error("random: unknown option '" .. tostring(k)
+            .. "' (accepted: max_trials, points_to_evaluate)", 3)
     end
   end
   local m = opts.max_trials
   if m ~= nil and (type(m) ~= "number" or m < 1 or floor(m) ~= m) then
     error("random: max_trials must be a positive integer, got " .. tostring(m), 3)
+  end
+  local p = opts.points_to_evaluate
+  if p ~= nil and type(p) ~= "table" then
+    error("random: points_to_evaluate must be a list of configs, got " .. type(p), 3)
   end
   return opts
 end
@@ -46,6 +51,8 @@ function Random:setup(exp)
     self.total = min(self.total, self.max_trials)
   end
   self.count = 0
+  -- points_to_evaluate: the first trials, each merged with its grid point; the rest sampled
+  self.points = require("tunelua.searchers").points(self.space, self.points_opt, "random")
 end
 
 -- The next config, or nil once every sample of every grid point was given.
@@ -57,6 +64,13 @@ function Random:suggest(_trial_id)
   end
   self.count = i + 1
   local assignment = self.grid[i % #self.grid + 1]
+  local point = self.points[i + 1]
+  if point then
+    local merged = {}
+    for k, v in pairs(assignment) do merged[k] = v end
+    for k, v in pairs(point) do merged[k] = v end
+    assignment = merged
+  end
   return dsl.resolve(self.space, self.rng:derive(i), assignment)
 end
 
@@ -67,5 +81,6 @@ Random.on_trial_complete = nothing
 
 return function(opts)
   opts = check_opts(opts)
-  return setmetatable({ name = "random", max_trials = opts.max_trials, count = 0 }, Random)
+  return setmetatable({ name = "random", max_trials = opts.max_trials, count = 0,
+                       points_opt = opts.points_to_evaluate }, Random)
 end

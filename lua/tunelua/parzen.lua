@@ -1,0 +1,333 @@
+-- Parzen estimators for model-based searchers (TPE, BOHB): mixtures of truncated Gaussians
+-- (numeric dimensions) and smoothed categorical distributions, over one dimension
+-- (univariate TPE) or several sharing one component index (multivariate TPE, BOHB).
+--
+-- Numbers live in an "internal" space chosen by the searcher: log(x) for log domains,
+-- [low - q/2, high + q/2] for integer and quantized ones. Categories are 1-based indices.
+--
+-- The bandwidth rules and weights follow Optuna 3.1's _ParzenEstimator:
+--   rule "neighbors": sigma = max distance to the sorted neighbours (ends: the inner one
+--     unless consider_endpoints), clipped to [range / min(100, 1 + n_kernels), range]
+--     (the "magic clip"); the prior is one more kernel, mean at the middle, sigma = range.
+--   rule "multivariate": sigma = 0.2 * n^(-1 / (d + 4)) * range for every kernel.
+--   rule "scott": BOHB's KDE, sigma = 1.06 * sd * n^(-1/5), at least min_bandwidth * range.
+
+local exp, log, sqrt, floor, min, max, huge = math.exp, math.log, math.sqrt, math.floor,
+  math.min, math.max, math.huge
+local ffi = require "ffi"
+local darr = ffi.typeof("double[?]")
+
+local M = {}
+
+local LOG_SQRT_2PI = 0.5 * log(2 * math.pi)
+
+-- erfc with fractional error below 1.2e-7 everywhere (Numerical Recipes' erfcc).
+local function erfc(x)
+  local z = x < 0 and -x or x
+  local t = 1 / (1 + 0.5 * z)
+  local r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+    + t * (-0.82215223 + t * 0.17087277)))))))))
+  return x >= 0 and r or 2 - r
+end
+
+-- The standard normal cdf.
+local function phi(x)
+  return 0.5 * erfc(-x / 1.4142135623730951)
+end
+M.phi = phi
+
+-- Optuna's default_gamma: how many observations make the "good" group.
+function M.gamma(n)
+  return min(math.ceil(0.1 * n), 25)
+end
+
+-- Optuna's default_weights: 1 for the newest 25, a ramp from 1/n up to 1 for the older ones
+-- (observations in the order the trials were created).
+function M.ramp_weights(n)
+  local w = {}
+  if n < 25 then
+    for i = 1, n do w[i] = 1 end
+    return w
+  end
+  local m = n - 25
+  for i = 1, m do
+    w[i] = (m == 1) and 1 / n or 1 / n + (1 - 1 / n) * (i - 1) / (m - 1)
+  end
+  for i = m + 1, n do w[i] = 1 end
+  return w
+end
+
+function M.flat_weights(n)
+  local w = {}
+  for i = 1, n do w[i] = 1 end
+  return w
+end
+
+-- Sorts a[1..n] of numbers ascending. In Lua so that LuaJIT compiles it (table.sort calls
+-- back through the C API for every comparison); insertion sort below 16 elements.
+local function qsort(a, lo, hi)
+  while hi - lo > 16 do
+    local mid = floor((lo + hi) / 2)
+    local x, y, z = a[lo], a[mid], a[hi]
+    local p
+    if x < y then
+      if y < z then p = y elseif x < z then p = z else p = x end
+    else
+      if x < z then p = x elseif y < z then p = z else p = y end
+    end
+    local i, j = lo, hi
+    while i <= j do
+      while a[i] < p do i = i + 1 end
+      while a[j] > p do j = j - 1 end
+      if i <= j then
+        a[i], a[j] = a[j], a[i]
+        i, j = i + 1, j - 1
+      end
+    end
+    if j - lo < hi - i then
+      qsort(a, lo, j)
+      lo = i
+    else
+      qsort(a, i, hi)
+      hi = j
+    end
+  end
+  for i = lo + 1, hi do
+    local v = a[i]
+    local j = i - 1
+    while j >= lo and a[j] > v do
+      a[j + 1] = a[j]
+      j = j - 1
+    end
+    a[j + 1] = v
+  end
+end
+M.sort_numbers = function(a, n) qsort(a, 1, n or #a) return a end
+
+-- Sigmas of the "neighbors" rule for the values mus (the prior's mean included when
+-- prior_mu is given), in the order of mus.
+local function neighbor_sigmas(mus, n, low, high, prior_mu, endpoints)
+  local vals = {}
+  for i = 1, n do vals[i] = mus[i] end
+  if prior_mu then
+    n = n + 1
+    vals[n] = prior_mu
+  end
+  qsort(vals, 1, n)
+  -- a value's sigma by value (equal values share one: a negligible difference from Optuna's
+  -- per-position sigmas)
+  local sj = {}
+  for j = 1, n do
+    local left = j == 1 and low or vals[j - 1]
+    local right = j == n and high or vals[j + 1]
+    local v = vals[j]
+    sj[j] = max(v - left, right - v)
+  end
+  if not endpoints and n >= 2 then
+    sj[1] = vals[2] - vals[1]
+    sj[n] = vals[n] - vals[n - 1]
+  end
+  local out = {}
+  for i = 1, #mus do
+    local x = mus[i]
+    local lo, hi = 1, n -- the first position holding x
+    while lo < hi do
+      local mid = floor((lo + hi) / 2)
+      if vals[mid] < x then lo = mid + 1 else hi = mid end
+    end
+    out[i] = sj[lo]
+  end
+  return out
+end
+
+-- Builds a mixture over dims from observations.
+--   dims: array of { kind = "num", low, high, prior_mu, prior_sigma }
+--         or { kind = "cat", n = number of categories }
+--   cols: one array per dimension (cols[d][i] is observation i's internal value or index)
+--   weights: one per observation (need not sum to 1)
+--   o: { rule = "neighbors" | "multivariate" | "scott", consider_prior = true,
+--        prior_weight = 1, magic_clip = true, endpoints = false, min_bandwidth = 1e-3 }
+function M.fit(dims, cols, weights, o)
+  local n = #weights
+  local with_prior = o.consider_prior or n == 0
+  local pw = o.prior_weight or 1
+  local K = n + (with_prior and 1 or 0)
+  -- component weights
+  local w, total = {}, 0
+  for i = 1, n do w[i] = weights[i]; total = total + w[i] end
+  if with_prior then w[K] = (n == 0) and 1 or pw; total = total + w[K] end
+  local logw, cum, acc = {}, {}, 0
+  for k = 1, K do
+    local p = w[k] / total
+    logw[k] = p > 0 and log(p) or -huge
+    acc = acc + p
+    cum[k] = acc
+  end
+  local mix = { K = K, D = #dims, logw = logw, cum = cum, dims = {} }
+  for d, dim in ipairs(dims) do
+    local col = cols[d]
+    if dim.kind == "cat" then
+      local nc = dim.n
+      local probs, logp = {}, {}
+      local base = pw / K
+      for k = 1, K do
+        local row, rl = {}, {}
+        local s = 0
+        for c = 1, nc do row[c] = base; s = s + base end
+        if k <= n then row[col[k]] = row[col[k]] + 1; s = s + 1 end
+        for c = 1, nc do row[c] = row[c] / s; rl[c] = log(row[c]) end
+        probs[k], logp[k] = row, rl
+      end
+      mix.dims[d] = { kind = "cat", n = nc, p = probs, logp = logp }
+    else
+      local low, high = dim.low, dim.high
+      local range = high - low
+      local pmu = dim.prior_mu or 0.5 * (low + high)
+      local psig = dim.prior_sigma or range
+      local sig
+      if o.rule == "multivariate" then
+        sig = {}
+        local s = 0.2 * max(n, 1) ^ (-1 / (#dims + 4)) * range
+        for i = 1, n do sig[i] = s end
+      elseif o.rule == "scott" then
+        sig = {}
+        local mean, var = 0, 0
+        for i = 1, n do mean = mean + col[i] end
+        mean = mean / max(n, 1)
+        for i = 1, n do var = var + (col[i] - mean) ^ 2 end
+        local sd = n > 1 and sqrt(var / (n - 1)) or range
+        local s = max(1.06 * sd * max(n, 1) ^ (-0.2), (o.min_bandwidth or 1e-3) * range)
+        for i = 1, n do sig[i] = s end
+      else
+        sig = neighbor_sigmas(col, n, low, high, with_prior and pmu or nil, o.endpoints)
+      end
+      local minsig = o.magic_clip ~= false and o.rule ~= "scott" and range / min(100, 1 + K)
+        or 1e-12
+      local mu, sg, lc = {}, {}, {}
+      for k = 1, K do
+        local m, s
+        if k <= n then
+          m, s = col[k], min(max(sig[k], minsig), range)
+        else
+          m, s = pmu, psig
+        end
+        mu[k], sg[k] = m, s
+        -- truncation to [low, high]
+        local z = phi((high - m) / s) - phi((low - m) / s)
+        if z < 1e-300 then z = 1e-300 end
+        lc[k] = -log(z) - log(s) - LOG_SQRT_2PI
+      end
+      -- flat arrays for logpdf: c = logw + lc, mu, 1/sigma (0-based)
+      local fc, fmu, fis = darr(K), darr(K), darr(K)
+      for k = 1, K do
+        fc[k - 1], fmu[k - 1], fis[k - 1] = lc[k], mu[k], 1 / sg[k]
+      end
+      mix.dims[d] = { kind = "num", low = low, high = high, mu = mu, sigma = sg, lc = lc,
+        fc = fc, fmu = fmu, fis = fis }
+    end
+  end
+  return mix
+end
+
+-- The component index for a uniform draw u.
+local function pick(cum, K, u)
+  local lo, hi = 1, K
+  while lo < hi do
+    local m = floor((lo + hi) / 2)
+    if cum[m] < u then lo = m + 1 else hi = m end
+  end
+  return lo
+end
+
+-- One draw: a vector (array) of internal values. scale widens the numeric kernels (BOHB's
+-- bandwidth_factor). Truncated normals by rejection (acceptance is at least ~0.38 with the
+-- clipped sigmas); after 100 misses a uniform draw over the range.
+function M.sample(mix, rng, scale)
+  scale = scale or 1
+  local k = pick(mix.cum, mix.K, rng:random())
+  local v = {}
+  for d = 1, mix.D do
+    local dim = mix.dims[d]
+    if dim.kind == "cat" then
+      local row, u, acc = dim.p[k], rng:random(), 0
+      local c = dim.n
+      for j = 1, dim.n do
+        acc = acc + row[j]
+        if u < acc then c = j; break end
+      end
+      v[d] = c
+    else
+      local m, s, lo, hi = dim.mu[k], dim.sigma[k] * scale, dim.low, dim.high
+      local x
+      for _ = 1, 100 do
+        local y = rng:normal(m, s)
+        if y >= lo and y <= hi then x = y; break end
+      end
+      v[d] = x or rng:uniform(lo, hi)
+    end
+  end
+  return v
+end
+
+-- log density of the mixture at vector v.
+function M.logpdf(mix, v)
+  local K, D, logw, dims = mix.K, mix.D, mix.logw, mix.dims
+  local m, sum = -huge, 0
+  if D == 1 and dims[1].kind == "num" then
+    -- the hot path of univariate TPE
+    local dim = dims[1]
+    local fw = mix.flogw
+    if not fw then
+      fw = darr(K)
+      for k = 1, K do fw[k - 1] = logw[k] + dim.lc[k] end
+      mix.flogw = fw
+    end
+    local x, fmu, fis = v[1], dim.fmu, dim.fis
+    for k = 0, K - 1 do
+      local z = (x - fmu[k]) * fis[k]
+      local s = fw[k] - 0.5 * z * z
+      if s > m then
+        sum = sum * exp(m - s) + 1
+        m = s
+      elseif s > m - 40 then -- smaller terms change the sum by less than e^-40 each
+        sum = sum + exp(s - m)
+      end
+    end
+    return m + log(sum)
+  end
+  -- one-pass logsumexp
+  for k = 1, K do
+    local s = logw[k]
+    for d = 1, D do
+      local dim = dims[d]
+      if dim.kind == "cat" then
+        s = s + dim.logp[k][v[d]]
+      else
+        local z = (v[d] - dim.fmu[k - 1]) * dim.fis[k - 1]
+        s = s + dim.fc[k - 1] - 0.5 * z * z
+      end
+    end
+    if s > m then
+      sum = sum * exp(m - s) + 1
+      m = s
+    elseif s > -huge then
+      sum = sum + exp(s - m)
+    end
+  end
+  if m == -huge then return m end
+  return m + log(sum)
+end
+
+-- TPE's acquisition: n draws from `below`, the one maximising log l(x) - log g(x).
+function M.propose(below, above, n, rng, scale)
+  local best, best_score
+  for _ = 1, n do
+    local v = M.sample(below, rng, scale)
+    local score = M.logpdf(below, v) - M.logpdf(above, v)
+    if best == nil or score > best_score then best, best_score = v, score end
+  end
+  return best, best_score
+end
+
+return M

@@ -1,0 +1,278 @@
+-- Tree-structured Parzen Estimator (Bergstra et al. 2011, "Algorithms for Hyper-Parameter
+-- Optimization"), with the refinements Optuna's TPESampler documents: n_startup_trials,
+-- n_ei_candidates, gamma, weights, prior_weight, consider_prior / magic_clip / endpoints,
+-- multivariate mode, constant liar.
+--
+-- Trial i (0-based) gets exp.rng:derive(i): the first n_startup_trials configs (counted in
+-- completed trials, as Optuna) are exactly those of the random searcher. After that, the
+-- completed trials are ranked by the metric; the best gamma(n) make l(x), the others g(x)
+-- (running trials join g with the worst score when constant_liar is on, so parallel
+-- suggestions move apart), and each parameter takes, among n_ei_candidates draws from l, the
+-- one maximising l(x) / g(x). Parameters inside a choice value are modelled on the trials
+-- that took that branch; sample_from is sampled from the prior (one warning names it).
+--
+-- What the model learns from is read from the trial's config in exp.trials (the journal's,
+-- after a resume), so the searcher behaves the same whether or not it was restarted.
+
+local dsl = require "tunelua.dsl"
+local rngmod = require "tunelua.rng"
+local parzen = require "tunelua.parzen"
+local S = require "tunelua.searchers"
+
+local type, pairs, ipairs, error, tostring, tonumber, setmetatable =
+  type, pairs, ipairs, error, tostring, tonumber, setmetatable
+local huge, ceil, min = math.huge, math.ceil, math.min
+local sort, format = table.sort, string.format
+
+local R = S.rules
+local OPTIONS = {
+  n_startup_trials = R.int(0), n_ei_candidates = R.int(1), gamma = R.fn_or_number,
+  weights = function(v) if type(v) ~= "function" then return "must be a function(n)" end end,
+  prior_weight = R.number(0, huge, true), consider_prior = R.bool, consider_magic_clip = R.bool,
+  consider_endpoints = R.bool, multivariate = R.bool, constant_liar = R.bool,
+  intermediate = R.bool, metric = R.string, mode = R.mode, max_trials = R.int(1),
+  points_to_evaluate = R.table, max_concurrent = R.int(1),
+}
+
+local TPE = {}
+TPE.__index = TPE
+
+-- Shared with bohb.lua: the space, the grid, the trial count, points and the rng.
+function TPE.common_setup(self, exp)
+  self.exp = exp
+  self.space = exp.space or {}
+  dsl.validate(self.space)
+  self.metric = self.opt_metric or exp.metric
+  self.mode = self.opt_mode or exp.mode
+  if type(self.metric) ~= "string" or (self.mode ~= "min" and self.mode ~= "max") then
+    error(format("%s: needs a metric and a mode (\"min\" or \"max\"), got metric %s and mode %s;" ..
+      " set them in the experiment or in %s { ... }", self.name, tostring(self.metric),
+      tostring(self.mode), self.name), 0)
+  end
+  self.grid = dsl.grid(self.space)
+  self.rng = exp.rng or rngmod.new(exp.seed or 0):derive("searcher")
+  self.total = (exp.num_samples or 1) * #self.grid
+  if self.max_trials then self.total = min(self.total, self.max_trials) end
+  self.params = S.model(self.space, exp.warn or S.warn, self.name)
+  self.points = S.points(self.space, self.points_opt, self.name)
+  self.count, self.configs, self.order, self.vecs = 0, {}, {}, {}
+  self.views, self.scanned = {}, 0
+  self.extra_order = 0
+end
+
+-- The config a trial ran with: its view's (the journal's on resume), else what was suggested.
+function TPE.config_of(self, id)
+  local trials = self.exp.trials
+  if trials then
+    local i = tonumber(id)
+    local v = i and trials[i + 1]
+    if v and v.id == id then return v.config end
+    for j = self.scanned + 1, #trials do self.views[trials[j].id] = trials[j] end
+    self.scanned = #trials
+    v = self.views[id]
+    if v then return v.config end
+  end
+  return self.configs[id]
+end
+
+function TPE.vec_of(self, id)
+  local v = self.vecs[id]
+  if not v then
+    local c = self:config_of(id)
+    v = c and S.extract(self.params, c) or {}
+    self.vecs[id] = v
+  end
+  return v
+end
+
+-- Trial order (for the weights): the suggestion number, or after the last one for trials
+-- this searcher did not suggest.
+function TPE.order_of(self, id)
+  local o = self.order[id]
+  if not o then
+    self.extra_order = self.extra_order + 1
+    o = 1e9 + self.extra_order
+    self.order[id] = o
+  end
+  return o
+end
+
+-- The next trial number, its rng and fixed assignment (grid point, point to evaluate), or
+-- nil when all were given.
+function TPE.next_trial(self, id)
+  local i = self.count
+  if i >= self.total then return nil end
+  self.count = i + 1
+  self.order[id] = i
+  self.vecs[id] = nil
+  local fixed = S.merge(self.grid[i % #self.grid + 1], self.points[i + 1])
+  return i, self.rng:derive(i), fixed, self.points[i + 1] ~= nil
+end
+
+function TPE:setup(exp)
+  TPE.common_setup(self, exp)
+  self.done, self.ndone = {}, 0      -- id -> { id, loss, order }
+  self.running = {}                  -- id -> true
+  self.latest = {}                   -- id -> latest intermediate loss
+  self.joint = {}
+  if self.multivariate then
+    for _, p in ipairs(self.params) do
+      if p.cond == nil then self.joint[#self.joint + 1] = p end
+    end
+  end
+end
+
+local function fit_opts(self, rule)
+  return { rule = rule, consider_prior = self.consider_prior, prior_weight = self.prior_weight,
+    magic_clip = self.consider_magic_clip, endpoints = self.consider_endpoints }
+end
+
+local function dims_of(ps)
+  local dims = {}
+  for d, p in ipairs(ps) do
+    if p.kind == "cat" then
+      dims[d] = { kind = "cat", n = p.n }
+    else
+      dims[d] = { kind = "num", low = p.low, high = p.high, prior_mu = p.prior_mu,
+        prior_sigma = p.prior_sigma }
+    end
+  end
+  return dims
+end
+
+-- The columns of entries (in trial order) for the parameters ps, from the trials where all
+-- of ps are present, and their number.
+local function columns(self, entries, ps)
+  local cols, n = {}, 0
+  local D = #ps
+  for d = 1, D do cols[d] = {} end
+  for _, e in ipairs(entries) do
+    local v = self:vec_of(e.id)
+    local ok = true
+    for d = 1, D do
+      if v[ps[d].index] == nil then ok = false; break end
+    end
+    if ok then
+      n = n + 1
+      for d = 1, D do cols[d][n] = v[ps[d].index] end
+    end
+  end
+  return cols, n
+end
+S.columns = columns
+
+-- The model's vector for a new trial.
+function TPE:_model(r)
+  local entries = {}
+  for _, e in pairs(self.done) do entries[#entries + 1] = e end
+  if self.constant_liar or self.intermediate then
+    for id in pairs(self.running) do
+      local loss = self.intermediate and self.latest[id] or nil
+      if loss or self.constant_liar then
+        entries[#entries + 1] = { id = id, loss = loss or huge, order = self:order_of(id) }
+      end
+    end
+  end
+  local by_loss = {}
+  for i, e in ipairs(entries) do by_loss[i] = e end
+  sort(by_loss, function(a, b)
+    if a.loss ~= b.loss then return a.loss < b.loss end
+    return a.order < b.order
+  end)
+  local n = #entries
+  local nb = self.gamma(n)
+  local below_set = {}
+  for i = 1, min(nb, n) do below_set[by_loss[i]] = true end
+  sort(entries, function(a, b) return a.order < b.order end)
+  local below, above = {}, {}
+  for _, e in ipairs(entries) do
+    if below_set[e] then below[#below + 1] = e else above[#above + 1] = e end
+  end
+  local vec = {}
+  local function propose(ps, rule)
+    local lo, nl = columns(self, below, ps)
+    local hi, nh = columns(self, above, ps)
+    local dims = dims_of(ps)
+    local o = fit_opts(self, rule)
+    local l = parzen.fit(dims, lo, self.weights(nl), o)
+    local g = parzen.fit(dims, hi, self.weights(nh), o)
+    local best = parzen.propose(l, g, self.n_ei_candidates, r)
+    for d, p in ipairs(ps) do vec[p.index] = best[d] end
+  end
+  if #self.joint > 0 then propose(self.joint, "multivariate") end
+  -- the others one at a time, parents first; an inactive branch is skipped
+  for _, p in ipairs(self.params) do
+    local c = p.cond
+    if vec[p.index] == nil and (c == nil or vec[c.parent.index] == c.idx) then
+      propose({ p }, "neighbors")
+    end
+  end
+  return vec
+end
+
+function TPE:suggest(id)
+  local i, r, fixed, is_point = TPE.next_trial(self, id)
+  if i == nil then return nil end
+  local cfg
+  if is_point or self.ndone < self.n_startup_trials then
+    cfg = dsl.resolve(self.space, r, fixed)
+  else
+    local a = S.assign(self.params, self:_model(r))
+    cfg = dsl.resolve(self.space, r, S.merge(a, fixed))
+  end
+  self.configs[id] = cfg
+  self.running[id] = true
+  return cfg
+end
+
+function TPE:on_result(id, result)
+  if self.intermediate then
+    self.latest[id] = S.score(result, self.metric, self.mode)
+  end
+end
+
+-- A completed trial joins the model; a failed one (or one without the metric) is dropped,
+-- as Optuna drops FAIL trials.
+function TPE:on_trial_complete(id, result, err)
+  self.running[id] = nil
+  self.latest[id] = nil
+  local loss = not err and S.score(result, self.metric, self.mode)
+  if loss and not self.done[id] then
+    self.done[id] = { id = id, loss = loss, order = self:order_of(id) }
+    self.ndone = self.ndone + 1
+  end
+end
+
+local function new(_, opts)
+  opts = S.check("tpe", opts, OPTIONS, 2)
+  local g = opts.gamma
+  local gamma = parzen.gamma
+  if type(g) == "number" then
+    gamma = function(n) return ceil(g * n) end
+  elseif g then
+    gamma = g
+  end
+  local self = setmetatable({
+    name = "tpe",
+    n_startup_trials = opts.n_startup_trials or 10,
+    n_ei_candidates = opts.n_ei_candidates or 24,
+    gamma = gamma,
+    weights = opts.weights or parzen.ramp_weights,
+    prior_weight = opts.prior_weight or 1,
+    consider_prior = opts.consider_prior ~= false,
+    consider_magic_clip = opts.consider_magic_clip ~= false,
+    consider_endpoints = opts.consider_endpoints == true,
+    multivariate = opts.multivariate == true,
+    constant_liar = opts.constant_liar ~= false,
+    intermediate = opts.intermediate == true,
+    opt_metric = opts.metric, opt_mode = opts.mode,
+    max_trials = opts.max_trials,
+    points_opt = opts.points_to_evaluate,
+  }, TPE)
+  if opts.max_concurrent then
+    return S.limiter({ searcher = self, max_concurrent = opts.max_concurrent }, 2)
+  end
+  return self
+end
+
+return setmetatable({ TPE = TPE }, { __call = new })

@@ -1,0 +1,307 @@
+-- TPE, BOHB and the searcher wrappers, driven by hand (no engine): fast and deterministic.
+local dsl = require "tunelua.dsl"
+local rng = require "tunelua.rng"
+local tpe = require "schedulers.tpe"
+local bohb = require "schedulers.bohb"
+local random = require "schedulers.random"
+local hyperband = require "schedulers.hyperband"
+local limiter = require "schedulers.limiter"
+local repeater = require "schedulers.repeater"
+
+local pi, cos = math.pi, math.cos
+
+local function branin(x1, x2, z)
+  z = z or 1
+  local b = 5.1 / (4 * pi * pi) - 0.01 * (1 - z)
+  local c = 5 / pi - 0.1 * (1 - z)
+  local t = 1 / (8 * pi) + 0.05 * (1 - z)
+  return (x2 - b * x1 * x1 + c * x1 - 6) ^ 2 + 10 * (1 - t) * cos(x1) + 10
+end
+
+local function ctx(space, n, seed, extra)
+  local e = { space = space, num_samples = n, rng = rng.new(seed or 1):derive("searcher"),
+    metric = "loss", mode = "min", trials = {}, seed = seed or 1, warn = function() end }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return e
+end
+
+-- Sequential optimisation: suggest, evaluate, complete; returns the best loss and configs.
+local function optimise(s, space, n, f, seed)
+  s:setup(ctx(space, n, seed))
+  local best, cs = math.huge, {}
+  for i = 1, n do
+    local id = string.format("%05d", i - 1)
+    local c = s:suggest(id)
+    if c == nil then break end
+    cs[#cs + 1] = c
+    local v = f(c)
+    best = math.min(best, v)
+    s:on_trial_complete(id, { loss = v })
+  end
+  return best, cs
+end
+
+local BRANIN = { x1 = dsl.uniform(-5, 10), x2 = dsl.uniform(0, 15) }
+local function fb(c) return branin(c.x1, c.x2) end
+
+describe("searcher: tpe", function()
+  it("beats random on Branin over 100 evaluations", function()
+    local rt, rr = 0, 0
+    for seed = 1, 3 do
+      rt = rt + optimise(tpe {}, BRANIN, 100, fb, seed) - 0.397887
+      rr = rr + optimise(random {}, BRANIN, 100, fb, seed) - 0.397887
+    end
+    assert.is_true(rt / 3 < 0.1, "tpe mean regret " .. rt / 3)
+    assert.is_true(rt * 5 < rr, ("tpe %g vs random %g"):format(rt / 3, rr / 3))
+  end)
+
+  it("gives the random searcher's configs for the first n_startup_trials", function()
+    local _, a = optimise(tpe { n_startup_trials = 7 }, BRANIN, 12, fb, 4)
+    local _, b = optimise(random {}, BRANIN, 12, fb, 4)
+    for i = 1, 7 do assert.are.same(b[i], a[i]) end
+    assert.are_not.same(b[8], a[8])
+  end)
+
+  it("is deterministic for a seed", function()
+    local _, a = optimise(tpe {}, BRANIN, 30, fb, 9)
+    local _, b = optimise(tpe {}, BRANIN, 30, fb, 9)
+    assert.are.same(a, b)
+  end)
+
+  it("handles log, int, quantized, categorical and conditional parameters", function()
+    local warned = {}
+    local space = {
+      lr = dsl.loguniform(1e-5, 1e-1), units = dsl.randint(1, 9), q = dsl.quniform(0, 1, 0.25),
+      li = dsl.lograndint(1, 1000), qi = dsl.qrandint(0, 20, 5), n = dsl.randn(0, 1),
+      opt = dsl.choice { "sgd", { name = "adam", beta = dsl.uniform(0.8, 0.99) },
+        dsl.uniform(5, 6) },
+      derived = dsl.sample_from(function(c) return c.units * 2 end),
+    }
+    local s = tpe { n_startup_trials = 5 }
+    local e = ctx(space, 60, 2, { warn = function(m) warned[#warned + 1] = m end })
+    s:setup(e)
+    assert.are.equal(1, #warned)
+    assert.truthy(warned[1]:find("config.derived", 1, true))
+    local seen = { sgd = 0, adam = 0, num = 0 }
+    for i = 1, 60 do
+      local id = "t" .. i
+      local c = s:suggest(id)
+      assert.is_true(c.lr >= 1e-5 and c.lr <= 1e-1)
+      assert.is_true(c.units >= 1 and c.units <= 8 and c.units % 1 == 0)
+      assert.is_true(c.q * 4 % 1 == 0 and c.q >= 0 and c.q <= 1)
+      assert.is_true(c.li >= 1 and c.li <= 999 and c.li % 1 == 0)
+      assert.is_true(c.qi % 5 == 0 and c.qi >= 0 and c.qi <= 20)
+      assert.are.equal(c.units * 2, c.derived)
+      local loss = math.abs(math.log10(c.lr) + 3) + math.abs(c.units - 6)
+      if c.opt == "sgd" then
+        seen.sgd = seen.sgd + 1
+        loss = loss + 1
+      elseif type(c.opt) == "table" then
+        seen.adam = seen.adam + 1
+        assert.are.equal("adam", c.opt.name)
+        assert.is_true(c.opt.beta >= 0.8 and c.opt.beta <= 0.99)
+        loss = loss + math.abs(c.opt.beta - 0.9) * 10
+      else
+        seen.num = seen.num + 1
+        assert.is_true(c.opt >= 5 and c.opt <= 6)
+        loss = loss + 2
+      end
+      s:on_trial_complete(id, { loss = loss })
+    end
+    assert.is_true(seen.adam > seen.sgd and seen.adam > seen.num)
+  end)
+
+  it("with constant liar, parallel pending suggestions move apart", function()
+    local function spread(liar)
+      local s = tpe { constant_liar = liar, n_startup_trials = 10 }
+      s:setup(ctx(BRANIN, 40, 5))
+      for i = 1, 20 do
+        local id = "d" .. i
+        local c = s:suggest(id)
+        s:on_trial_complete(id, { loss = fb(c) })
+      end
+      local pend = {}
+      for i = 1, 8 do pend[i] = s:suggest("p" .. i) end
+      local d = 0
+      for i = 1, 8 do
+        for j = i + 1, 8 do
+          d = d + math.sqrt((pend[i].x1 - pend[j].x1) ^ 2 + (pend[i].x2 - pend[j].x2) ^ 2)
+        end
+      end
+      return d / 28, pend
+    end
+    local with, pend = spread(true)
+    local without = spread(false)
+    assert.is_true(with > without, ("with liar %g, without %g"):format(with, without))
+    assert.are_not.same(pend[1], pend[2])
+  end)
+
+  it("multivariate mode optimises too", function()
+    local best = optimise(tpe { multivariate = true }, BRANIN, 100, fb, 1)
+    assert.is_true(best - 0.397887 < 1, "regret " .. best - 0.397887)
+  end)
+
+  it("starts from points_to_evaluate, nested or by path", function()
+    local space = { a = dsl.uniform(0, 1), o = { b = dsl.randint(0, 10) }, k = 3 }
+    local pts = { { a = 0.5, o = { b = 7 } }, { ["o.b"] = 2 } }
+    for _, ctor in ipairs { tpe, random } do
+      local s = ctor { points_to_evaluate = pts }
+      s:setup(ctx(space, 4, 1))
+      local c1, c2 = s:suggest("a"), s:suggest("b")
+      assert.are.same({ a = 0.5, o = { b = 7 }, k = 3 }, c1)
+      assert.are.equal(2, c2.o.b)
+      assert.is_number(c2.a)
+      assert.is_table(s:suggest("c"))
+    end
+    local s = tpe { points_to_evaluate = { { zz = 1 } } }
+    local ok, err = pcall(s.setup, s, ctx(space, 2, 1))
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("config.zz", 1, true))
+  end)
+
+  it("validates options at the caller's line", function()
+    local cases = {
+      { { n_startup_trials = -1 }, "n_startup_trials" }, { { gamma = 2 }, "gamma" },
+      { { n_ei_candidates = 0 }, "n_ei_candidates" }, { { prior_weight = 0 }, "prior_weight" },
+      { { multivariate = "yes" }, "multivariate" }, { { bogus = 1 }, "unknown option 'bogus'" },
+      { { mode = "maximize" }, "mode" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(function() local s = tpe(c[1]); return s end)
+      assert.is_false(ok)
+      assert.truthy(err:find("tpe_spec.lua:%d+: tpe: ") and err:find(c[2], 1, true), err)
+    end
+    local ok, err = pcall(function() local s = bohb { top_n_percent = 0 }; return s end)
+    assert.is_false(ok)
+    assert.truthy(err:find("tpe_spec.lua:%d+: bohb: top_n_percent"), err)
+    ok, err = pcall(function() local s = limiter { searcher = tpe {} }; return s end)
+    assert.is_false(ok)
+    assert.truthy(err:find("tpe_spec.lua:%d+: limiter: max_concurrent"), err)
+  end)
+
+  it("needs a metric and a mode", function()
+    local s = tpe {}
+    local e = ctx(BRANIN, 1, 1)
+    e.metric = nil
+    assert.has_error(function() s:setup(e) end)
+  end)
+end)
+
+describe("searcher: bohb", function()
+  it("uses HyperBand's brackets and its model on a multi-fidelity Branin", function()
+    local max_t = 9
+    local sched = hyperband { max_t = max_t, reduction_factor = 3, metric = "loss", mode = "min" }
+    local s = bohb { max_t = max_t, reduction_factor = 3 }
+    local e = ctx(BRANIN, 150, 3)
+    sched:setup(e)
+    s:setup(e)
+    -- a sequential driver: the scheduler picks, the searcher fills, trials run until paused
+    local trials, best, brackets_seen = e.trials, math.huge, {}
+    for _ = 1, 10000 do
+      local t = sched:choose_trial_to_run()
+      if not t then
+        local id = string.format("%05d", #trials)
+        local c = s:suggest(id)
+        if c == nil then
+          sched:on_searcher_exhausted()
+          t = sched:choose_trial_to_run()
+          if not t then break end
+        else
+          t = { id = id, index = #trials + 1, config = c, status = "PENDING", iteration = 0 }
+          trials[t.index] = t
+          sched:on_trial_add(t)
+          t = sched:choose_trial_to_run()
+        end
+      end
+      t.status = "RUNNING"
+      while true do
+        t.iteration = t.iteration + 1
+        local v = branin(t.config.x1, t.config.x2, t.iteration / max_t)
+        local r = { loss = v, training_iteration = t.iteration }
+        if t.iteration == max_t then best = math.min(best, v) end
+        local d = sched:on_result(t, r)
+        s:on_result(t.id, r)
+        brackets_seen[sched:where(t).bracket] = true
+        if d == "pause" then t.status = "PAUSED"; break end
+        if d == "stop" then
+          t.status = "TERMINATED"
+          sched:on_trial_complete(t, r)
+          s:on_trial_complete(t.id, r)
+          break
+        end
+      end
+    end
+    local nb = 0
+    for _ in pairs(brackets_seen) do nb = nb + 1 end
+    assert.is_true(nb >= 3)
+    assert.is_true(s.stats.model > 10, "model suggestions " .. s.stats.model)
+    assert.is_true(s.stats.random > 5)
+    assert.is_true(best - 0.397887 < 1, "regret " .. best - 0.397887)
+  end)
+end)
+
+describe("searcher wrappers", function()
+  it("limiter waits at max_concurrent and resumes as trials end", function()
+    local s = limiter { searcher = tpe { n_startup_trials = 2 }, max_concurrent = 2 }
+    s:setup(ctx(BRANIN, 10, 1))
+    assert.is_table(s:suggest("a"))
+    assert.is_table(s:suggest("b"))
+    assert.are.equal("wait", s:suggest("c"))
+    s:on_trial_complete("a", { loss = 3 })
+    assert.is_table(s:suggest("c"))
+    assert.are.equal("wait", s:suggest("d"))
+  end)
+
+  it("tpe { max_concurrent = n } is a limited tpe", function()
+    local s = tpe { max_concurrent = 1 }
+    s:setup(ctx(BRANIN, 10, 1))
+    assert.is_table(s:suggest("a"))
+    assert.are.equal("wait", s:suggest("b"))
+  end)
+
+  it("limiter catches up after a replay that ignored its waits", function()
+    -- straight run: a, b complete, then c
+    local s1 = limiter { searcher = random {}, max_concurrent = 1 }
+    local e1 = ctx(BRANIN, 5, 1)
+    s1:setup(e1)
+    local c1 = { s1:suggest("00000") }
+    s1:on_trial_complete("00000", { loss = 1 })
+    c1[2] = s1:suggest("00001")
+    s1:on_trial_complete("00001", { loss = 1 })
+    c1[3] = s1:suggest("00002")
+    -- replay: suggest for both journaled trials first (the answer is ignored), then results
+    local s2 = limiter { searcher = random {}, max_concurrent = 1 }
+    local e2 = ctx(BRANIN, 5, 1)
+    s2:setup(e2)
+    for i, id in ipairs { "00000", "00001" } do
+      s2:suggest(id)
+      e2.trials[i] = { id = id, config = c1[i] }
+    end
+    s2:on_trial_complete("00000", { loss = 1 })
+    s2:on_trial_complete("00001", { loss = 1 })
+    assert.are.same(c1[3], s2:suggest("00002"))
+  end)
+
+  it("repeater runs each config n times and reports the mean", function()
+    local heard = {}
+    local inner = {
+      name = "probe", n = 0,
+      setup = function(self, e) self.ns = e.num_samples end,
+      suggest = function(self) self.n = self.n + 1; return { x = self.n } end,
+      on_trial_complete = function(_, id, r) heard[#heard + 1] = { id, r and r.loss } end,
+    }
+    local s = repeater { searcher = inner, ["repeat"] = 3 }
+    s:setup(ctx({ x = dsl.uniform(0, 1) }, 6, 1))
+    assert.are.equal(2, inner.ns)
+    local cs = {}
+    for i = 1, 6 do cs[i] = s:suggest("t" .. i) end
+    assert.are.same({ x = 1, __trial_index__ = 0 }, cs[1])
+    assert.are.same({ x = 1, __trial_index__ = 2 }, cs[3])
+    assert.are.same({ x = 2, __trial_index__ = 0 }, cs[4])
+    s:on_trial_complete("t1", { loss = 1 })
+    s:on_trial_complete("t2", { loss = 2 })
+    assert.are.equal(0, #heard)
+    s:on_trial_complete("t3", nil, true)
+    assert.are.same({ { "t1", 1.5 } }, heard)
+  end)
+end)
