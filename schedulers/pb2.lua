@@ -16,12 +16,15 @@
 local pbt = require "schedulers.pbt"
 local gp = require "tunelua.gp"
 local dsl = require "tunelua.dsl"
+local explore = require "tunelua.explore"
+local options = require "tunelua.options"
+local tables = require "tunelua.tables"
 
-local type, pairs, ipairs, error, tostring, pcall = type, pairs, ipairs, error, tostring, pcall
+local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
 local setmetatable, next, unpack = setmetatable, next, unpack
-local floor, ceil, log, sqrt, min, max = math.floor, math.ceil, math.log, math.sqrt, math.min,
-  math.max
+local floor, ceil, log, sqrt, max = math.floor, math.ceil, math.log, math.sqrt, math.max
 local format, sort, concat = string.format, table.sort, table.concat
+local get, set, scale = tables.get, tables.set, gp.scale
 
 local Pb2 = setmetatable({}, { __index = pbt.Pbt })
 Pb2.__index = Pb2
@@ -64,24 +67,6 @@ local function flatten(bounds, prefix, keys, out)
     end
   end
   return out
-end
-
-local function get(config, keys)
-  local v = config
-  for i = 1, #keys do
-    if type(v) ~= "table" then return nil end
-    v = v[keys[i]]
-  end
-  return v
-end
-
-local function set(config, keys, x)
-  local v = config
-  for i = 1, #keys - 1 do
-    if type(v[keys[i]]) ~= "table" then v[keys[i]] = {} end
-    v = v[keys[i]]
-  end
-  v[keys[#keys]] = x
 end
 
 function Pb2:on_trial_add(trial)
@@ -134,11 +119,6 @@ function Pb2:points()
   return out
 end
 
-local function scale(x, lo, hi)
-  if hi > lo then return (x - lo) / (hi - lo) end
-  return 0
-end
-
 -- GP-UCB over the hyperparameters, at the clone's newest (time, score before). Returns the
 -- list of new values in [lo, hi], or nil while the clone has no data point.
 function Pb2:select(clone)
@@ -151,41 +131,25 @@ function Pb2:select(clone)
     end
   end
   if not base then return nil end
-  local tlo, thi, rlo, rhi = math.huge, -math.huge, math.huge, -math.huge
-  local mean, sq = 0, 0
-  for _, p in ipairs(pts) do
-    tlo, thi = min(tlo, p.time), max(thi, p.time)
-    rlo, rhi = min(rlo, p.before), max(rhi, p.before)
-    mean = mean + p.y
-  end
-  local n = #pts
-  mean = mean / n
-  for _, p in ipairs(pts) do sq = sq + (p.y - mean) ^ 2 end
-  local sd = sqrt(sq / n) + 1e-8
-  local X, y = {}, {}
   local bounds = self.bounds
-  for i, p in ipairs(pts) do
-    local row = { scale(p.time, tlo, thi), scale(p.before, rlo, rhi) }
-    for k, b in ipairs(bounds) do row[2 + k] = scale(p[2 + k], b.lo, b.hi) end
-    X[i] = row
-    y[i] = min(2, max(-2, (p.y - mean) / sd))
+  local tlo, thi = gp.range(pts, "time")
+  local rlo, rhi = gp.range(pts, "before")
+  -- GP inputs in [0, 1]: time, score before, and the hyperparameters values[off + k]
+  local function row(time, before, values, off)
+    local r = { scale(time, tlo, thi), scale(before, rlo, rhi) }
+    for k, b in ipairs(bounds) do r[2 + k] = scale(values[off + k], b.lo, b.hi) end
+    return r
   end
-  local fixed = { scale(base.time, tlo, thi), scale(base.before, rlo, rhi) }
-  local m = gp.fit(X, y)
-  local m1 = m
-  if self.current then
-    local X1, y1 = {}, {}
-    for i = 1, n do X1[i], y1[i] = X[i], y[i] end
-    for _, values in ipairs(self.current) do
-      local row = { fixed[1], fixed[2] }
-      for k, b in ipairs(bounds) do row[2 + k] = scale(values[k], b.lo, b.hi) end
-      X1[#X1 + 1], y1[#y1 + 1] = row, 0
-    end
-    m1 = m:refit(X1, y1) or m
+  local X, ys, chosen = {}, {}, {}
+  for i, p in ipairs(pts) do X[i], ys[i] = row(p.time, p.before, p, 2), p.y end
+  for i, values in ipairs(self.current or {}) do
+    chosen[i] = row(base.time, base.before, values, 0)
   end
-  local beta = 0.2 * log(0.4 * n)
+  local m = gp.fit(X, gp.standardize(ys, 2))
+  local beta = 0.2 * log(0.4 * #pts)
   local kappa = beta > 0 and sqrt(beta) or 0
-  local z = gp.maximize_ucb(m, m1, fixed, #bounds, kappa, self.rng, 256, 64)
+  local fixed = { scale(base.time, tlo, thi), scale(base.before, rlo, rhi) }
+  local z = gp.maximize_ucb(m, m:with_pending(chosen), fixed, #bounds, kappa, self.rng, 256, 64)
   local values = {}
   for k, b in ipairs(bounds) do values[k] = b.lo + z[k] * (b.hi - b.lo) end
   return values, base
@@ -196,7 +160,7 @@ function Pb2:new_config(trial, clone)
   local maxtime = -math.huge
   for _, r in ipairs(self.rows) do maxtime = max(maxtime, r.time) end
   if maxtime > self.last_exploration_time then self.current = nil end
-  local config = pbt.deepcopy(clone.config)
+  local config = tables.deepcopy(clone.config)
   local values, base = self:select(clone)
   if values then
     for k, b in ipairs(self.bounds) do
@@ -222,34 +186,24 @@ function Pb2:new_config(trial, clone)
     end
   end
   if self.custom_explore_fn then
-    config = self.custom_explore_fn(config, self.rng)
-    if type(config) ~= "table" then
-      error("pb2: custom_explore_fn must return the new config table, got " .. type(config), 0)
-    end
+    config = explore.custom(self.custom_explore_fn, config, self.rng, "pb2: ")
   end
   return config
 end
 
-local function new_pb2(opts)
-  local o, fail = pbt.new(opts, "pb2", { hyperparam_bounds = true })
-  local hb = (opts or {}).hyperparam_bounds
+-- The constructor (the module's __call): pbt's options, less the mutations, plus
+-- hyperparam_bounds.
+local function new_pb2(_, opts)
+  local o = pbt.new("pb2", opts, { hyperparam_bounds = { nil, "any" } })
+  local hb = o.hyperparam_bounds
   if type(hb) ~= "table" or next(hb) == nil then
-    fail("hyperparam_bounds must be given: a table of key = { low, high } for the continuous "
-      .. "hyperparameters to tune")
+    options.fail("pb2", 2, "hyperparam_bounds must be given: a table of key = { low, high } for "
+      .. "the continuous hyperparameters to tune")
   end
   local bounds, err = flatten(hb, "", {}, {})
-  if not bounds then fail("%s", err) end
-  o.bounds = bounds
-  o.rows = {}
-  o.current = nil
-  o.last_exploration_time = 0
+  if not bounds then options.fail("pb2", 2, "%s", err) end
+  o.bounds, o.hyperparam_bounds, o.rows, o.last_exploration_time = bounds, nil, {}, 0
   return setmetatable(o, Pb2)
 end
 
-return setmetatable({ Pb2 = Pb2 }, {
-  __call = function(_, opts)
-    local ok, obj = pcall(new_pb2, opts)
-    if not ok then error(obj, 2) end
-    return obj
-  end,
-})
+return setmetatable({ Pb2 = Pb2 }, { __call = new_pb2 })

@@ -22,6 +22,31 @@ M.grid = {
   noise = { 0.001, 0.01, 0.1 },
 }
 
+-- x scaled from [lo, hi] to [0, 1] (0 when the range is empty).
+function M.scale(x, lo, hi)
+  if hi > lo then return (x - lo) / (hi - lo) end
+  return 0
+end
+
+-- The smallest and largest of list[i][field] over the list.
+function M.range(list, field)
+  local lo, hi = huge, -huge
+  for _, v in ipairs(list) do lo, hi = min(lo, v[field]), max(hi, v[field]) end
+  return lo, hi
+end
+
+-- A new list of the values standardized to mean 0 and standard deviation 1 (population sd,
+-- plus 1e-8 so that equal values do not divide by zero), clipped to [-clip, clip].
+function M.standardize(values, clip)
+  local n, mean, sq = #values, 0, 0
+  for i = 1, n do mean = mean + values[i] end
+  mean = mean / n
+  for i = 1, n do sq = sq + (values[i] - mean) ^ 2 end
+  local sd, out = sqrt(sq / n) + 1e-8, {}
+  for i = 1, n do out[i] = min(clip, max(-clip, (values[i] - mean) / sd)) end
+  return out
+end
+
 -- Squared distance over the non-time coordinates and the time distance of two rows.
 local function dists(a, b)
   local d2 = 0
@@ -112,8 +137,8 @@ function M.posterior(X, y, l, eps, noise, E, P)
   local alpha = backward(L, n, forward(L, n, y))
   local lml = -0.5 * n * log(2 * math.pi)
   for i = 1, n do lml = lml - 0.5 * y[i] * alpha[i] - log(L[(i - 1) * n + i]) end
-  return setmetatable({ X = X, n = n, L = L, alpha = alpha, l = l, eps = eps, noise = noise },
-    Model), lml
+  return setmetatable({ X = X, y = y, n = n, L = L, alpha = alpha, l = l, eps = eps,
+    noise = noise }, Model), lml
 end
 
 -- Fits the hyperparameters by the log marginal likelihood over M.grid. Returns the model
@@ -155,6 +180,17 @@ end
 -- The same hyperparameters on other data (PB2's second GP, which only needs variances).
 function Model:refit(X, y)
   return (M.posterior(X, y, self.l, self.eps, self.noise))
+end
+
+-- The same hyperparameters with `rows` added to the data at y = 0 (itself when there are
+-- none, or when that kernel matrix is not positive definite). Its variance shrinks near
+-- points already chosen, so that a batch of UCB picks spreads out (PB2).
+function Model:with_pending(rows)
+  if not rows or #rows == 0 then return self end
+  local X, y = {}, {}
+  for i = 1, self.n do X[i], y[i] = self.X[i], self.y[i] end
+  for _, r in ipairs(rows) do X[#X + 1], y[#y + 1] = r, 0 end
+  return self:refit(X, y) or self
 end
 
 -- Posterior mean at row x.

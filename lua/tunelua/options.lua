@@ -8,8 +8,10 @@
 --   })
 --
 -- Kinds: "string", "boolean", "table", "function", "mode" ("max"/"min"), "number",
--- "number>0", "number>1", "number>=0", "int>=0", "int>=1", "fraction" (0 < x < 1),
+-- "number>0", "number>1", "number>=0", ">=0" (not NaN, math.huge allowed: "never"), "int>=0",
+-- "int>=1", "fraction" (0 < x < 1),
 -- "probability" (0 <= x <= 1), "any", or a function(v) -> true | false, "what it must be".
+-- A third field words WHAT for a named kind: { "training_iteration", "string", "a result name" }.
 -- Errors read "NAME: OPTION must be WHAT, got VALUE" or "NAME: unknown option 'X' (accepted:
 -- ...)" and point at the line that called the constructor.
 local type, pairs, tostring, error, format = type, pairs, tostring, error, string.format
@@ -29,6 +31,7 @@ local kinds = {
   ["number>0"] = { function(v) return finite(v) and v > 0 end, "a finite number > 0" },
   ["number>1"] = { function(v) return finite(v) and v > 1 end, "a finite number > 1" },
   ["number>=0"] = { function(v) return finite(v) and v >= 0 end, "a finite number >= 0" },
+  [">=0"] = { function(v) return type(v) == "number" and v >= 0 end, "a number >= 0" },
   ["int>=0"] = { function(v) return finite(v) and v >= 0 and v == floor(v) end, "an integer >= 0" },
   ["int>=1"] = { function(v) return finite(v) and v >= 1 and v == floor(v) end, "an integer >= 1" },
   fraction = { function(v) return finite(v) and v > 0 and v < 1 end, "a number in (0, 1)" },
@@ -61,7 +64,7 @@ function M.check(name, opts, schema, level)
       local ok, what
       if type(spec[2]) == "string" then
         local kind = assert(kinds[spec[2]], "options: unknown kind " .. spec[2])
-        ok, what = kind[1](v), kind[2]
+        ok, what = kind[1](v), spec[3] or kind[2]
       else
         ok, what = spec[2](v)
       end
@@ -77,6 +80,18 @@ end
 -- For checks between options ("grace_period must be <= max_t"), with the same position.
 function M.fail(name, level, fmt, ...)
   error(name .. ": " .. format(fmt, ...), (level or 2) + 1)
+end
+
+-- The metric and mode a scheduler ranks by: its own options' (o.metric, o.mode), else the
+-- experiment's. A scheduler calls it from setup, where there is no user line to point at.
+function M.metric_mode(name, o, exp)
+  local metric, mode = o.metric or exp.metric, o.mode or exp.mode
+  if type(metric) ~= "string" or (mode ~= "max" and mode ~= "min") then
+    error(format("%s: needs a metric and a mode (got metric %s, mode %s): set them in the " ..
+      "experiment or in %s { metric = ..., mode = ... }", name, tostring(metric), tostring(mode),
+      name), 0)
+  end
+  return metric, mode
 end
 
 return M
