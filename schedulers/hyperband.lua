@@ -10,54 +10,19 @@
 -- stopped, paused ones are ended with exp.stop_trial. At the last rung (r = max_t) trials
 -- are stopped.
 
+--
+-- Bracket sizes and rung budgets are tunelua.brackets; metric and mode tunelua.options.
 local dsl = require "tunelua.dsl"
+local B = require "tunelua.brackets"
+local options = require "tunelua.options"
 
 local type, pairs, ipairs, error, tostring, setmetatable, pcall =
   type, pairs, ipairs, error, tostring, setmetatable, pcall
-local floor, ceil, max, min, huge = math.floor, math.ceil, math.max, math.min, math.huge
+local min, huge = math.min, math.huge
 local format, sort, concat = string.format, table.sort, table.concat
 
-local EPS = 1e-9
+local EPS = B.EPS
 local OPTIONS = { "max_t", "metric", "mode", "reduction_factor", "stop_last_trials", "time_attr" }
-
--- eta^k for an integer k >= 0, by multiplication so that integral powers stay exact.
-local function power(eta, k)
-  local p = 1
-  for _ = 1, k do p = p * eta end
-  return p
-end
-
--- The largest s with eta^s <= max_t: floor(log_eta(max_t)) without log's rounding.
-local function s_max_of(max_t, eta)
-  local s = 0
-  while power(eta, s + 1) <= max_t * (1 + EPS) do s = s + 1 end
-  return s
-end
-
--- The rungs of bracket s when it holds n trials: { n = n_i, r = r_i } for i = 0..s.
--- n_i = floor(n * eta^-i), at least 1 (a bracket that was closed with fewer trials than
--- planned still trains its best trial to max_t); r_i = max_t / eta^(s-i).
-local function make_rungs(n, s, max_t, eta)
-  local rungs = {}
-  for i = 0, s do
-    rungs[i + 1] = { n = max(1, floor(n / power(eta, i) + EPS)), r = max_t / power(eta, s - i) }
-  end
-  return rungs
-end
-
--- The table of the paper (Table 1 for max_t = 81, eta = 3): one entry per bracket, in the
--- order trials fill them, { s = s, n = n, r = r, rungs = { { n = n_i, r = r_i }, ... } }.
-local function brackets(max_t, eta)
-  max_t, eta = max_t or 81, eta or 3
-  local s_max = s_max_of(max_t, eta)
-  local out = {}
-  for s = s_max, 0, -1 do
-    local n = ceil((s_max + 1) * power(eta, s) / (s + 1) - EPS)
-    out[#out + 1] = { s = s, n = n, r = max_t / power(eta, s),
-      rungs = make_rungs(n, s, max_t, eta) }
-  end
-  return out
-end
 
 local Hyperband = {}
 Hyperband.__index = Hyperband
@@ -67,13 +32,8 @@ Hyperband.__index = Hyperband
 -- it cannot fill (see on_searcher_exhausted).
 function Hyperband:setup(exp)
   self.exp = exp
-  self.metric = self.opt_metric or exp.metric
-  self.mode = self.opt_mode or exp.mode
-  if type(self.metric) ~= "string" or (self.mode ~= "max" and self.mode ~= "min") then
-    error(format("hyperband: needs a metric and a mode (\"max\" or \"min\"), got metric %s and " ..
-      "mode %s; set them in the experiment or in hyperband { ... }",
-      tostring(self.metric), tostring(self.mode)), 0)
-  end
+  self.metric, self.mode = options.metric_mode("hyperband",
+    { metric = self.opt_metric, mode = self.opt_mode }, exp)
   self.sign = self.mode == "max" and -1 or 1
   if exp.space and exp.num_samples then
     local ok, grid = pcall(dsl.grid, exp.space)
@@ -131,7 +91,7 @@ function Hyperband:_close()
   local b = self.brackets[#self.brackets]
   if not b or full(b) then return end
   b.closed = true
-  b.rungs = make_rungs(#b.trials, b.s, self.max_t, self.eta)
+  b.rungs = B.rungs(#b.trials, b.s, self.max_t, self.eta)
   self:_settle(b)
 end
 
@@ -290,10 +250,10 @@ local function new(_, opts)
     stop_last_trials = o.stop_last_trials ~= false,
     brackets = {}, info = {}, added = 0, next_plan = 1,
   }, Hyperband)
-  self.plan = brackets(self.max_t, self.eta)
+  self.plan = B.table(self.max_t, self.eta)
   return self
 end
 
 -- The file returns the constructor, callable as hyperband { ... }, with the bracket table
 -- beside it: require("schedulers.hyperband").brackets(81, 3).
-return setmetatable({ brackets = brackets }, { __call = new })
+return setmetatable({ brackets = B.table }, { __call = new })

@@ -42,3 +42,23 @@ describe("tunelua.options", function()
     assert.truthy(err:find("options must be a table, got number", 1, true), err)
   end)
 end)
+
+describe("tunelua.options: wording and metric_mode", function()
+  it("a third field words a named kind; >=0 takes math.huge", function()
+    local ok, err = pcall(options.check, "algo", { t = "" }, { t = { "x", "string", "a name" } })
+    assert.is_false(ok)
+    assert.truthy(err:find("algo: t must be a name, got ", 1, true), err)
+    assert.are.equal(math.huge, options.check("a", { g = math.huge }, { g = { 0, ">=0" } }).g)
+    assert.is_false(pcall(options.check, "a", { g = 0 / 0 }, { g = { 0, ">=0" } }))
+  end)
+
+  it("metric_mode: the options', else the experiment's, else an error", function()
+    assert.are.same({ "acc", "max" },
+      { options.metric_mode("algo", { metric = "acc", mode = "max" }, { metric = "l" }) })
+    local exp = { metric = "l", mode = "min" }
+    assert.are.same({ "l", "min" }, { options.metric_mode("algo", {}, exp) })
+    assert.has_error(function() options.metric_mode("algo", {}, {}) end,
+      "algo: needs a metric and a mode (got metric nil, mode nil): set them in the experiment " ..
+      "or in algo { metric = ..., mode = ... }")
+  end)
+end)

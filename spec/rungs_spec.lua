@@ -79,3 +79,36 @@ describe("rungs", function()
     assert.has_error(function() rungs.new({ 1 }, 2, "best") end)
   end)
 end)
+
+describe("rungs: stopping rule, promotions and brackets", function()
+  it("enter records and says whether the value is below the cutoff of the earlier ones", function()
+    local L = rungs.new({ 1, 3 }, 2, "min")
+    assert.is_false(L:enter(1, "a", 1))
+    assert.is_true(L:enter(1, "b", 5))
+    assert.is_false(L:enter(1, "c", 0.5))
+    L:record(0, "d", 1) -- below the first milestone: ignored
+    assert.are.equal(3, L:count(1))
+  end)
+
+  it("candidate skips promoted keys and those ok refuses", function()
+    local L = rungs.new({ 1, 3 }, 2, "max")
+    for i, v in ipairs { 4, 9, 7, 1 } do L:record(1, i, v) end
+    local function all() return true end
+    assert.are.equal(2, L:candidate(1, nil, all))
+    L:promote(1, 2)
+    assert.are.equal(3, L:candidate(1, nil, all))
+    assert.is_nil(L:candidate(1, 1, all))
+    local function only(k, rung, want) return rung == 1 and k == want end
+    assert.are.equal(1, L:candidate(1, 3, only, 1))
+  end)
+
+  it("brackets and the softmax pick", function()
+    local ls = rungs.brackets(1, 9, 3, 2, "min")
+    assert.are.same({ 1, 3, 9 }, ls[1].t)
+    assert.are.same({ 3, 9 }, ls[2].t)
+    assert.are.equal(ls[1], rungs.pick({ ls[1] }, nil, "unused"))
+    local rng = require("tunelua.rng").new(1)
+    local a = rungs.pick(ls, rng, "bracket:1")
+    assert.are.equal(a, rungs.pick(ls, rng, "bracket:1")) -- the label's stream, every time
+  end)
+end)

@@ -87,3 +87,21 @@ describe("stats", function()
     end)
   end)
 end)
+
+describe("stats.curves", function()
+  it("keeps curves by key in the order of first points, and their running means", function()
+    local cs = stats.curves()
+    local a, b, c = {}, {}, {}
+    for t = 1, 4 do cs:add(a, t, t) end
+    cs:add(b, 1, 10)
+    cs:add(b, 2, 20)
+    cs:add(c, 5, 1)
+    assert.are.same({ a, b, c }, cs.order)
+    assert.are.equal(4, cs[a].n)
+    local xs, n = cs:means(c, 1, 2)
+    assert.are.equal(2, n)
+    assert.are.same({ 1.5, 15 }, { xs[1], xs[2] })
+    local _, m = cs:means(a, 2, 4) -- b has not reached 4; c has no point in [2, 4]
+    assert.are.equal(0, m)
+  end)
+end)

@@ -11,13 +11,22 @@
 --                          higher is better
 --   rungs.time_getter(attr) function(result) -> result[attr] when it is a number, else nil
 --   rungs.new(milestones, eta, mode)  a Ladder (below); eta > 1
+--   rungs.brackets(min_t, max_t, eta, count, mode)
+--       ASHA's brackets: a list of count Ladders, bracket s = 0..count-1 with the milestones
+--       rungs.milestones(min_t, max_t, eta, s)
+--   rungs.pick(ladders, rng, label)  Ray's bracket draw: a softmax over the ladders' sizes
+--       (number of rungs), from rng:derive(label), so that it does not depend on event order;
+--       the first ladder, without a draw, when there is one
 --
 -- Ladder (one bracket's rungs; rung k has milestone ladder.t[k], k = 1..#ladder.t)
 --   L.t, L.eta, L.sign, L.q     the milestones, eta, the sign, and the cutoff quantile
 --                               ((1 - 1/eta) * 100 / 100, computed the way numpy does)
 --   L:rung_at(time)             the highest k with t[k] <= time, or 0
 --   L:record(k, key, value)     remembers value (metric units) for key (a trial view or id) at
---                               rung k; a repeated key keeps its first value; nil is ignored
+--                               rung k; a repeated key keeps its first value; nil is ignored,
+--                               and so is k = 0 (below the first milestone)
+--   L:enter(k, key, value)      Ray's stopping rule: records value and returns true when it is
+--                               strictly worse than the cutoff of the values recorded before
 --   L:get(k, key)               the recorded value, or nil
 --   L:count(k)                  how many keys rung k holds
 --   L:cutoff(k)                 Ray's cutoff: the L.q quantile (linear interpolation, NaNs left
@@ -26,13 +35,16 @@
 --   L:top(k [, n])              the keys of the best n (default floor(count / eta)) values at
 --                               rung k, best first, ties in record order; a fresh list
 --   L:is_top(k, key)            whether key is among L:top(k)
+--   L:promote(k, key)           marks key as promoted from rung k (ASHA's Algorithm 2)
+--   L:candidate(k, n, ok, ...)  the first key of L:top(k, n) not promoted from rung k for which
+--                               ok(key, k, ...) is true, or nil
 --
 -- The ladder keeps numbers only: record copies the value, never the result table.
 local stats = require "tunelua.stats"
 
-local floor, log = math.floor, math.log
+local floor, log, exp = math.floor, math.log, math.exp
 local sort = table.sort
-local type, error, tostring, setmetatable = type, error, tostring, setmetatable
+local type, error, tostring, setmetatable, ipairs = type, error, tostring, setmetatable, ipairs
 
 local M = {}
 
@@ -72,7 +84,7 @@ function M.new(milestones, eta, mode)
     q = ((1 - 1 / eta) * 100) / 100 }, Ladder)
   for k = 1, #milestones do
     -- scores[i] is the i-th recorded score (sign * value), keys[i] its key, at[key] = i
-    L[k] = { scores = {}, keys = {}, at = {} }
+    L[k] = { scores = {}, keys = {}, at = {}, promoted = {} }
   end
   return L
 end
@@ -86,10 +98,16 @@ function Ladder:rung_at(time)
 end
 
 function Ladder:record(k, key, value)
-  local r = self[k]
-  if value == nil or r.at[key] then return end
+  local r = k >= 1 and self[k]
+  if value == nil or not r or r.at[key] then return end
   local i = #r.scores + 1
   r.scores[i], r.keys[i], r.at[key] = self.sign * value, key, i
+end
+
+function Ladder:enter(k, key, value)
+  local cutoff = self:cutoff(k)
+  self:record(k, key, value)
+  return cutoff ~= nil and self:worse(value, cutoff)
 end
 
 function Ladder:get(k, key)
@@ -135,6 +153,43 @@ function Ladder:is_top(k, key)
     if top[i] == key then return true end
   end
   return false
+end
+
+function Ladder:promote(k, key)
+  self[k].promoted[key] = true
+end
+
+function Ladder:candidate(k, n, ok, ...)
+  local promoted = self[k].promoted
+  for _, key in ipairs(self:top(k, n)) do
+    if not promoted[key] and ok(key, k, ...) then return key end
+  end
+  return nil
+end
+
+function M.brackets(min_t, max_t, eta, count, mode)
+  local out = {}
+  for s = 0, count - 1 do
+    out[s + 1] = M.new(M.milestones(min_t, max_t, eta, s), eta, mode)
+  end
+  return out
+end
+
+-- Ray weighs bracket i by exp(size_i - the largest size), sizes being numbers of rungs.
+function M.pick(ladders, rng, label)
+  if #ladders == 1 then return ladders[1] end
+  local most, sum = 0, 0
+  for _, L in ipairs(ladders) do
+    if #L.t > most then most = #L.t end
+  end
+  for _, L in ipairs(ladders) do sum = sum + exp(#L.t - most) end
+  local u, L = rng:derive(label):random() * sum, nil
+  for i = 1, #ladders do
+    L = ladders[i]
+    u = u - exp(#L.t - most)
+    if u < 0 then break end
+  end
+  return L
 end
 
 return M

@@ -23,12 +23,21 @@
 --     c:mean_between(lo, hi)        mean of the values with lo <= t <= hi (O(log n) with
 --                                   prefix sums), nil when no point is in range, NaN when a
 --                                   value in range is NaN
+--   stats.curves()                  Curves: the learning curves of many trials, by key
+--     cs:add(key, t, value)         adds a point to key's curve (made on its first point, in
+--                                   the order of first points) and returns the curve
+--     cs[key]                       key's curve, or nil; keys are tables (trial views), which
+--                                   cannot clash with the fields and methods
+--     cs:means(skip, lo, hi)        the running means (c:mean_between(lo, hi)) of the curves,
+--                                   other than skip's, that reached hi (c:last_t() >= hi) and
+--                                   have a point in [lo, hi]: returns a reused scratch list
+--                                   and its length n (only xs[1..n] are meant)
 --
 -- None of these change their input: quantiles sort a scratch copy that is kept and reused,
 -- so a call allocates nothing once the scratch has grown.
 local floor, huge = math.floor, math.huge
 local sort = table.sort
-local setmetatable, type, tostring, error = setmetatable, type, tostring, error
+local setmetatable, type, tostring, error, ipairs = setmetatable, type, tostring, error, ipairs
 
 local M = {}
 
@@ -187,6 +196,43 @@ function Curve:mean_between(lo, hi)
   if j < i then return nil end
   if self.nans[j] > self.nans[i - 1] then return 0 / 0 end
   return (self.sum[j] - self.sum[i - 1]) / (j - i + 1)
+end
+
+-- Curves in the order of their first point, as a Python dict keeps them (Ray's median
+-- stopping rule iterates over one).
+local Curves = {}
+Curves.__index = Curves
+
+function M.curves()
+  return setmetatable({ order = {}, scratch = {} }, Curves)
+end
+
+function Curves:add(key, t, value)
+  local c = self[key]
+  if not c then
+    c = M.curve()
+    self[key] = c
+    self.order[#self.order + 1] = key
+  end
+  c:add(t, value)
+  return c
+end
+
+-- A curve with no point in [lo, hi] has no running mean there; numpy's mean of nothing is NaN
+-- (which in Ray then stops every trial): it is left out here.
+function Curves:means(skip, lo, hi)
+  local out, n = self.scratch, 0
+  for _, key in ipairs(self.order) do
+    local c = self[key]
+    if key ~= skip and c:last_t() >= hi then
+      local m = c:mean_between(lo, hi)
+      if m then
+        n = n + 1
+        out[n] = m
+      end
+    end
+  end
+  return out, n
 end
 
 return M

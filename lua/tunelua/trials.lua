@@ -1,0 +1,63 @@
+-- Trial order for schedulers: which trial of exp.trials to run next, whether the searcher
+-- has given every trial it will, and whether a final result is one on_result never saw.
+--
+-- API
+--   trials.first(list, status [, ok, ...])  the first view in list with that status for which
+--                                           ok(view, ...) is true (any, without ok); or nil
+--   trials.fifo(list)                       Ray's FIFO: the first PENDING view, else the first
+--                                           PAUSED one; or nil
+--   trials.exhausted(sched)                 whether the searcher is done: sched.searcher_done
+--                                           (set it in on_searcher_exhausted: other searchers,
+--                                           max_trials), or #exp.trials has reached num_samples
+--                                           times the grid points of exp.space (what the random
+--                                           searcher gives); sched.exp is the experiment, and
+--                                           the count is cached in sched.total
+--   trials.on_searcher_exhausted(sched)     sets sched.searcher_done: a scheduler's callback,
+--                                           Sched.on_searcher_exhausted = trials.on_searcher_...
+--   trials.unseen(seen, view, result)       true when result is a final result that on_result
+--                                           did not get: seen[view] holds the
+--                                           training_iteration on_result last got
+--   trials.point(result, time_attr, metric) result[time_attr], result[metric] when both are
+--                                           numbers, else nil
+--
+-- Nothing here allocates: the lists are the engine's own.
+local dsl = require "tunelua.dsl"
+
+local type = type
+
+local M = {}
+
+function M.first(list, status, ok, ...)
+  for i = 1, #list do
+    local v = list[i]
+    if v.status == status and (not ok or ok(v, ...)) then return v end
+  end
+  return nil
+end
+
+function M.fifo(list)
+  return M.first(list, "PENDING") or M.first(list, "PAUSED")
+end
+
+function M.exhausted(sched)
+  local exp = sched.exp
+  if sched.searcher_done then return true end
+  if not sched.total then sched.total = (exp.num_samples or 1) * #dsl.grid(exp.space or {}) end
+  return #exp.trials >= sched.total
+end
+
+function M.on_searcher_exhausted(sched)
+  sched.searcher_done = true
+end
+
+function M.unseen(seen, view, result)
+  return result ~= nil and seen[view] ~= result.training_iteration
+end
+
+function M.point(result, time_attr, metric)
+  local time, value = result[time_attr], result[metric]
+  if type(time) == "number" and type(value) == "number" then return time, value end
+  return nil
+end
+
+return M

@@ -1,0 +1,116 @@
+-- ASHA with promotions (asha { promotion = true }): the paper's Algorithm 2 (Li et al.,
+-- MLSys 2020) with pause/resume, on the rungs and brackets of schedulers/asha.lua.
+--
+-- A trial pauses at each rung below the top one. Whenever a slot is free, the best trial in
+-- the top 1/rf of the highest rung that has one not yet promoted is resumed ("promoted");
+-- when there is none, a new trial starts. A trial that reaches a rung and would be the one
+-- promoted right away continues. End game (finite trials): once no new trial can start and
+-- none runs, a rung promotes its best max(1, floor(n/rf)) trials, so that the best trial
+-- still reaches max_t.
+local Asha = require("schedulers.asha").Asha
+local trials = require "tunelua.trials"
+
+local ipairs, setmetatable = ipairs, setmetatable
+local floor, max = math.floor, math.max
+
+local Promotion = setmetatable({}, { __index = Asha })
+Promotion.__index = Promotion
+
+function Promotion:setup(exp)
+  Asha.setup(self, exp)
+  self.waiting = {} -- trial view -> rung it is paused at
+end
+
+-- Whether trial x may be promoted from rung k: it paused there, or it is `current`.
+local function ready(x, k, self, current)
+  return x == current or (x.status == "PAUSED" and self.waiting[x] == k)
+end
+
+-- The trial Algorithm 2 promotes next (rungs from the top down, the top rung promoting
+-- nowhere, best first among its top 1/rf) with its ladder and rung; `current` is the one now
+-- reporting, which may be promoted without pausing.
+function Promotion:promotable(current)
+  for _, L in ipairs(self.ladders) do
+    for k = #L.t - 1, 1, -1 do
+      local x = L:candidate(k, nil, ready, self, current)
+      if x then return x, L, k end
+    end
+  end
+end
+
+local function promote(self, x, L, k)
+  if x then
+    L:promote(k, x)
+    self.waiting[x] = nil
+  end
+  return x
+end
+
+function Promotion:on_result(trial, result)
+  local L, time, value = self:point(trial, result)
+  if not L then return "continue" end
+  if time >= self.opts.max_t and self.opts.stop_last_trials then
+    L:record(L:rung_at(time), trial, value)
+    return "stop"
+  end
+  local k = L:rung_at(time)
+  if k == 0 or L:get(k, trial) ~= nil then return "continue" end
+  L:record(k, trial, value)
+  if k == #L.t then return "continue" end
+  local best, bl, bk = self:promotable(trial)
+  if best == trial and bl == L and bk == k then
+    promote(self, trial, L, k)
+    return "continue"
+  end
+  self.waiting[trial] = k
+  return "pause"
+end
+
+function Promotion:on_trial_complete(trial, result)
+  self.waiting[trial] = nil
+  Asha.on_trial_complete(self, trial, result)
+end
+
+function Promotion.record_final(_, L, trial, time, value)
+  L:record(L:rung_at(time), trial, value)
+end
+
+function Promotion:on_trial_error(trial)
+  self.waiting[trial] = nil
+end
+
+-- With a finite number of trials the top 1/rf of a small rung is empty (floor(n/rf) = 0), so
+-- Algorithm 2 alone would end with no trial trained to max_t. Once no new trial can start and
+-- none runs, a rung promotes its best max(1, floor(n/rf)) trials (one at a time, the highest
+-- rung first), as synchronous successive halving rounding up to one would.
+function Promotion:end_game()
+  if not trials.exhausted(self) or trials.first(self.exp.trials, "RUNNING") then return nil end
+  local best, bl, bk
+  for _, L in ipairs(self.ladders) do
+    for k = #L.t - 1, (bk or 0) + 1, -1 do
+      local x = L:candidate(k, max(1, floor(L:count(k) / L.eta)), ready, self)
+      if x then
+        best, bl, bk = x, L, k
+        break
+      end
+    end
+  end
+  return promote(self, best, bl, bk)
+end
+
+local function not_waiting(x, self)
+  return not self.waiting[x]
+end
+
+-- A promotion if there is one, else a trial paused for another reason (an interrupted run),
+-- else the first PENDING trial; nil lets the searcher add a new one.
+function Promotion:choose_trial_to_run()
+  local list = self.exp.trials
+  return promote(self, self:promotable(nil)) or trials.first(list, "PAUSED", not_waiting, self)
+    or trials.first(list, "PENDING") or self:end_game()
+end
+
+-- Built by asha.lua's constructor from its checked options.
+return function(o)
+  return setmetatable({ name = "asha-promotion", opts = o }, Promotion)
+end
