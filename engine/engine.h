@@ -51,6 +51,7 @@ typedef struct tl_trial {
   double run_started;   /* loop clock at spawn */
   double last_report;   /* loop clock of the last report (or spawn) */
   double cpu;           /* CPUs held while running */
+  struct tl_alloc *alloc; /* its PUs, cards, memory while running (resources.c; owned) */
   /* process state, while a process exists */
   uv_process_t *proc;   /* freed in its close callback */
   int pid;
@@ -84,6 +85,9 @@ typedef struct tl_options {
   int max_concurrent;   /* 0: not given, -1: given as 0 (no cap) */
   double cpus;          /* 0: detect */
   double gpus;          /* -1: detect */
+  double mem;           /* bytes trials may take in all; 0: detect */
+  const char **custom;  /* --resource NAME=N (argv strings), NULL-terminated, or NULL */
+  int no_bind;          /* --no-bind: do not pin trials to their PUs */
   int quiet, json;
   int no_fsync;          /* acknowledge results without waiting for the disk */
   const char *resume;    /* tunelua resume DIR */
@@ -116,6 +120,9 @@ typedef struct tl_engine {
   double cpus_total, cpus_used;
   double gpus_total;
   char *cpu_source;
+  struct tl_res *res;   /* the inventory and what is in use (resources.c; owned) */
+  char **custom_resources; /* the experiment's custom_resources, "name=amount" (owned) */
+  int resources_fn;     /* trainer.resources is a function of the config */
   /* paths */
   char *dir, *sock_path, *trainers_dir, *bin_dir, *self_exe;
   char token[65];

@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "resources.h"
 #include "trial.h"
 
 extern char **environ;
@@ -76,11 +78,16 @@ static char **trial_env(tl_engine *e, tl_trial *t) {
     const char *path = getenv("PATH");
     strv_set(&s, "PATH", tl_strfmt("PATH=%s:%s", e->bin_dir, path ? path : "/usr/bin:/bin"));
   }
-  int threads = (int)ceil(e->cpu_per_trial < 1 ? 1 : e->cpu_per_trial);
+  /* the trial's share: threads for its CPUs, its own cards (none: an empty list) */
+  const tl_alloc *a = t->alloc;
+  int threads = a ? a->threads : (int)ceil(e->cpu_per_trial < 1 ? 1 : e->cpu_per_trial);
   static const char *thread_vars[] = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"};
   for (size_t i = 0; i < sizeof thread_vars / sizeof *thread_vars; i++)
     strv_set(&s, thread_vars[i], tl_strfmt("%s=%d", thread_vars[i], threads));
-  if (e->gpu_per_trial <= 0) strv_set(&s, "CUDA_VISIBLE_DEVICES", tl_strdup("CUDA_VISIBLE_DEVICES="));
+  if (a)
+    strv_set(&s, "CUDA_VISIBLE_DEVICES", tl_strfmt("CUDA_VISIBLE_DEVICES=%s", a->cuda));
+  else if (e->gpu_per_trial <= 0)
+    strv_set(&s, "CUDA_VISIBLE_DEVICES", tl_strdup("CUDA_VISIBLE_DEVICES="));
   /* the experiment's trainer.env comes last: what the user sets explicitly wins */
   for (char **p = e->env; p && *p; p++) {
     char *eq = strchr(*p, '=');
@@ -91,6 +98,35 @@ static char **trial_env(tl_engine *e, tl_trial *t) {
     free(name);
   }
   return s.v;
+}
+
+/* What execvp would do with cmd in the trial's environment, checked here because the
+ * __bind wrapper execs the trainer after the spawn has succeeded: 0, or UV_ENOENT/UV_EACCES. */
+static int find_cmd(const char *cmd, const char *cwd, char **env) {
+  if (strchr(cmd, '/')) {
+    char *p = cmd[0] == '/' ? tl_strdup(cmd) : tl_strfmt("%s/%s", cwd, cmd);
+    int rc = access(p, X_OK) == 0 ? 0 : errno == EACCES ? UV_EACCES : UV_ENOENT;
+    free(p);
+    return rc;
+  }
+  const char *path = "/usr/bin:/bin";
+  for (char **p = env; *p; p++)
+    if (strncmp(*p, "PATH=", 5) == 0) path = *p + 5;
+  int rc = UV_ENOENT;
+  for (const char *d = path;; d++) {
+    const char *end = strchr(d, ':');
+    size_t len = end ? (size_t)(end - d) : strlen(d);
+    char *f = len ? tl_strfmt("%.*s/%s", (int)len, d, cmd) : tl_strfmt("%s/%s", cwd, cmd);
+    struct stat st;
+    if (stat(f, &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(f, X_OK) == 0) rc = 0;
+      else rc = UV_EACCES;
+    }
+    free(f);
+    if (rc == 0 || !end) break;
+    d = end;
+  }
+  return rc;
 }
 
 int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
@@ -113,6 +149,19 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   uv_process_options_t o = {0};
   o.file = e->cmd[0];
   o.args = e->cmd;
+  /* pinned to its PUs: `tunelua __bind CPUS -- cmd...` sets the affinity, then execs cmd */
+  char **argv = NULL;
+  int rc = 0;
+  if (tl_resources_binding(e) && t->alloc && t->alloc->cpuset[0]) {
+    rc = find_cmd(e->cmd[0], e->cwd, env);
+    int n = 0;
+    while (e->cmd[n]) n++;
+    argv = tl_xcalloc((size_t)n + 5, sizeof *argv);
+    argv[0] = e->self_exe, argv[1] = "__bind", argv[2] = t->alloc->cpuset, argv[3] = "--";
+    memcpy(argv + 4, e->cmd, (size_t)n * sizeof *argv);
+    o.file = e->self_exe;
+    o.args = argv;
+  }
   o.env = env;
   o.cwd = e->cwd;
   o.exit_cb = on_exit_cb;
@@ -121,7 +170,9 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   o.flags = UV_PROCESS_DETACHED; /* setsid: the trial leads its own process group */
   uv_process_t *p = tl_xcalloc(1, sizeof *p);
   p->data = t;
-  int rc = uv_spawn(e->loop, p, &o);
+  int spawned = rc == 0;
+  if (spawned) rc = uv_spawn(e->loop, p, &o);
+  free(argv);
   close(fd_in), close(fd_out), close(fd_err);
   strv sv = {.v = env};
   for (sv.n = 0; env[sv.n]; sv.n++) {}
@@ -133,7 +184,8 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
       *err = tl_strfmt("trainer command is not executable: %s", e->cmd[0]);
     else
       *err = tl_strfmt("cannot start the trainer %s: %s", e->cmd[0], uv_strerror(rc));
-    uv_close((uv_handle_t *)p, on_proc_close);
+    if (spawned) uv_close((uv_handle_t *)p, on_proc_close); /* uv_spawn initialised it */
+    else free(p);
     return -1;
   }
   t->proc = p;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resources.h"
 #include "script.h"
 #include "trial.h"
 
@@ -132,8 +133,17 @@ void tl_sim_resume(tl_engine *e, tl_trial *t) {
     tl_engine_script_error(e, err);
     return;
   }
-  t->cpu = e->cpu_per_trial;
-  e->cpus_used += t->cpu;
+  /* it held resources when the engine stopped: it takes them again (counted even if they
+   * no longer fit, so that nothing starts beside it until it ends) */
+  tl_request rq;
+  char *why = NULL;
+  if (tl_script_resources(e->script, t->index, &rq, &why) != 0 ||
+      tl_resources_place(e, t, &rq, &why) <= 0) {
+    t->cpu = rq.cpu > 0 ? rq.cpu : e->cpu_per_trial;
+    e->cpus_used += t->cpu;
+  }
+  free(why);
+  tl_request_free(&rq);
   e->running++;
   t->last_report = t->vt;
   push(e->sim, t->vt + cost, t->index);

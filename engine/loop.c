@@ -102,7 +102,6 @@ void tl_engine_schedule(tl_engine *e) {
   int nothing = 0;
   while (!e->interrupted && !e->script_failed && !e->journal.failed) {
     if (e->max_concurrent > 0 && e->running >= e->max_concurrent) break;
-    if (e->running > 0 && e->cpus_used + e->cpu_per_trial > e->cpus_total + 1e-9) break;
     int idx, wait, count;
     char *err = NULL;
     if (tl_script_next(e->script, &idx, &wait, &count, &err) != 0) {
@@ -135,7 +134,8 @@ void tl_engine_schedule(tl_engine *e) {
                                           t->id, tl_status_name(t->status)));
       break;
     }
-    tl_trial_start(e, t);
+    /* a chosen trial that does not fit now stays PENDING/PAUSED until resources free up */
+    if (tl_trial_start(e, t) != 0) break;
   }
   if (e->running == 0 && (nothing || e->interrupted || e->script_failed || e->journal.failed)) finish(e);
 }
@@ -323,6 +323,9 @@ static void engine_free(tl_engine *e) {
   free(e->cmd), free(e->env), free(e->name), free(e->metric), free(e->cwd), free(e->dir);
   free(e->sock_path), free(e->trainers_dir), free(e->bin_dir), free(e->self_exe);
   free(e->cpu_source), free(e->script_error);
+  tl_resources_free(e);
+  for (char **p = e->custom_resources; p && *p; p++) free(*p);
+  free(e->custom_resources);
   if (e->own_resume) free((char *)e->opt.resume);
 }
 
@@ -373,7 +376,7 @@ int tl_engine_run(tl_options *opt) {
     free(err);
     goto out;
   }
-  tl_resources_detect(e);
+  tl_resources_detect(e, e->resources_fn || e->gpu_per_trial > 0);
   if (make_dir(e) != 0) goto out;
   const char *jerr;
   char *jpath = tl_strfmt("%s/journal.jsonl", e->dir);
@@ -423,6 +426,8 @@ int tl_engine_run(tl_options *opt) {
     tl_buf_add_json_str(b, e->name);
     tl_buf_printf(b, ",\"seed\":%ld,\"version\":\"%s\",\"cpus\":", e->seed, TL_VERSION);
     tl_buf_add_num(b, e->cpus_total);
+    tl_buf_adds(b, ",\"gpus\":");
+    tl_buf_add_num(b, e->gpus_total);
     tl_buf_adds(b, ",\"experiment\":\"experiment.lua\",\"path\":");
     tl_buf_add_json_str(b, opt->exp_path);
     tl_buf_adds(b, ",\"cwd\":");
@@ -437,6 +442,7 @@ int tl_engine_run(tl_options *opt) {
     if (opt->max_concurrent) tl_buf_printf(b, ",\"max_concurrent\":%d", opt->max_concurrent);
     if (opt->cpus > 0) tl_buf_printf(b, ",\"cpus_given\":%g", opt->cpus);
     if (opt->gpus >= 0) tl_buf_printf(b, ",\"gpus_given\":%g", opt->gpus);
+    if (opt->mem > 0) tl_buf_printf(b, ",\"mem_given\":%.0f", opt->mem);
     tl_journal_end(&e->journal);
   }
   e->started = tl_engine_now(e);

@@ -5,6 +5,7 @@
 
 #include "engine.h"
 #include "report.h"
+#include "resources.h"
 
 static const char *usage =
     "usage: tunelua EXPERIMENT.lua [options]        same as `tunelua run`\n"
@@ -15,13 +16,19 @@ static const char *usage =
     "         --dir DIR               experiment directory (default ./tunelua_runs/<name>-<time>)\n"
     "         --seed N                all randomness derives from it\n"
     "         --max-concurrent N      cap on running trials\n"
-    "         --cpus N --gpus N       override detected resources\n"
+    "         --cpus N --gpus N       override detected resources (tunelua resources shows them)\n"
+    "         --mem SIZE              memory trials may take in all (4G, 512M; default: detected)\n"
+    "         --resource NAME=N       a custom resource's capacity (repeatable; trials ask with\n"
+    "                                 resources = { custom = { NAME = n } })\n"
+    "         --no-bind               do not pin trials to their own PUs\n"
     "         --quiet | --json        no live view | machine-readable progress lines\n"
     "         --no-fsync              acknowledge results before they reach the disk (faster;\n"
     "                                 a power loss may lose acknowledged results)\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
     "       tunelua resume DIR [options]  continue an interrupted or crashed experiment\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
+    "       tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]\n"
+    "                                      what trials can have here (hwloc, CUDA runtime)\n"
     "       tunelua --help | --version\n"
     "exit status: 0 done, 1 some trial failed, 2 bad experiment or command line, 3 interrupted\n";
 
@@ -42,6 +49,8 @@ static int run_main(int argc, char **argv, int resume) {
   tl_options o = {0};
   o.seed = -1;
   o.gpus = -1;
+  static const char *custom[64]; /* --resource entries (argv strings), NULL-terminated */
+  int ncustom = 0;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *val = NULL;
     char name[64];
@@ -64,8 +73,13 @@ static int run_main(int argc, char **argv, int resume) {
       o.no_fsync = 1;
       continue;
     }
+    if (strcmp(name, "--no-bind") == 0) {
+      o.no_bind = 1;
+      continue;
+    }
     static const char *with_value[] = {"--scheduler", "--searcher", "--executor", "--dir", "--seed",
-                                       "--max-concurrent", "--cpus", "--gpus", "--lua-dir", NULL};
+                                       "--max-concurrent", "--cpus", "--gpus", "--lua-dir", "--mem",
+                                       "--resource", NULL};
     int known = 0;
     for (int k = 0; with_value[k]; k++) known |= strcmp(name, with_value[k]) == 0;
     if (!known) return bad("unknown option %s", a);
@@ -80,6 +94,21 @@ static int run_main(int argc, char **argv, int resume) {
     else if (strcmp(name, "--searcher") == 0) o.searcher = val;
     else if (strcmp(name, "--dir") == 0) o.dir = val;
     else if (strcmp(name, "--lua-dir") == 0) o.lua_dir = val;
+    else if (strcmp(name, "--mem") == 0) {
+      if (!(tl_parse_size(val) > 0)) return bad("--mem expects a size > 0 such as 4G or 512M, got %s", val);
+      o.mem = tl_parse_size(val);
+    } else if (strcmp(name, "--resource") == 0) {
+      const char *q = strchr(val, '=');
+      double amount;
+      if (!q || q == val || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789_.-") != (size_t)(q - val) ||
+          !parse_number(q + 1, &amount) || amount < 0)
+        return bad("--resource expects NAME=N (N >= 0), got %s", val);
+      if (ncustom == 63) return bad("%s", "at most 63 --resource options");
+      custom[ncustom++] = val;
+      custom[ncustom] = NULL;
+      o.custom = custom;
+    }
     else if (strcmp(name, "--executor") == 0) {
       if (strcmp(val, "local") != 0 && strcmp(val, "simulate") != 0)
         return bad("--executor %s is not available in this version (local or simulate)", val);
@@ -97,6 +126,8 @@ static int run_main(int argc, char **argv, int resume) {
     } else if (strcmp(name, "--seed") == 0) o.seed = (long)num;
     else if (strcmp(name, "--max-concurrent") == 0) o.max_concurrent = num > 0 ? (int)num : -1;
     else if (strcmp(name, "--cpus") == 0) o.cpus = num;
+    else if (strcmp(name, "--gpus") == 0 && num != (double)(long)num)
+      return bad("--gpus expects a whole number of cards, got %s", val);
     else if (strcmp(name, "--gpus") == 0) o.gpus = num;
   }
   if (resume) {
@@ -132,6 +163,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2, 0);
   if (strcmp(cmd, "resume") == 0) return run_main(argc - 2, argv + 2, 1);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "resources") == 0) return tl_resources_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "__bind") == 0) return tl_bind_main(argc - 2, argv + 2);
   if (strcmp(cmd, "params") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "restore") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);

@@ -70,6 +70,7 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
   if (opt->max_concurrent == 0) opt->max_concurrent = (int)count(ev, "max_concurrent", 0, 1e6);
   if (opt->cpus <= 0) opt->cpus = num(ev, "cpus_given", 0);
   if (opt->gpus < 0) opt->gpus = num(ev, "gpus_given", -1);
+  if (opt->mem <= 0) opt->mem = num(ev, "mem_given", 0);
   *cwd = str(ev, "cwd") ? tl_strdup(str(ev, "cwd")) : NULL;
   snprintf(keep[5], sizeof keep[5], "%s/experiment.lua", opt->resume);
   opt->exp_path = keep[5];

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "resources.h"
 #include "util.h"
 
 typedef struct {
@@ -205,7 +206,44 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   e->ckpt_score = get_str(L, t, "ckpt_score");
   e->ckpt_timeout_s = get_num(L, t, "ckpt_timeout_s", 60);
   e->shared = get_strv(L, t, "shared");
-  lua_pop(L, 1);
+  e->custom_resources = get_strv(L, t, "custom_resources");
+  if (!e->custom_resources[0]) { /* none declared (the usual case): nothing to own */
+    free(e->custom_resources);
+    e->custom_resources = NULL;
+  }
+  lua_getfield(L, t, "resources_fn");
+  e->resources_fn = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  return 0;
+}
+
+int tl_script_resources(tl_script *s, int index, tl_request *rq, char **err) {
+  lua_State *L = s->L;
+  memset(rq, 0, sizeof *rq);
+  lua_pushinteger(L, index + 1);
+  if (call(s, "resources", 1, 2, err) != 0) return -1;
+  if (!lua_istable(L, -2)) {
+    *err = tl_strdup(lua_isstring(L, -1) ? lua_tostring(L, -1) : "trainer.resources gave nothing");
+    lua_pop(L, 2);
+    return 1;
+  }
+  int t = lua_gettop(L) - 1;
+  rq->cpu = get_num(L, t, "cpu", 1);
+  rq->gpu = get_num(L, t, "gpu", 0);
+  rq->mem = get_num(L, t, "mem", 0);
+  lua_getfield(L, t, "custom"); /* { name, amount, name, amount ... } */
+  int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) / 2 : 0;
+  rq->names = tl_xcalloc((size_t)n + 1, sizeof *rq->names);
+  rq->amounts = tl_xcalloc((size_t)n + 1, sizeof *rq->amounts);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, 2 * i + 1);
+    lua_rawgeti(L, -2, 2 * i + 2);
+    rq->names[i] = tl_strdup(lua_tostring(L, -2) ? lua_tostring(L, -2) : "?");
+    rq->amounts[i] = lua_tonumber(L, -1);
+    lua_pop(L, 2);
+  }
+  rq->ncustom = n;
+  lua_pop(L, 3);
   return 0;
 }
 

@@ -43,5 +43,10 @@ int tl_script_set_config(tl_script *s, int index, const cJSON *config, char **er
 /* Trials a scheduler ended with exp.stop_trial (not running ones); arrays owned by the caller. */
 int tl_script_take_stops(tl_script *s, int **index, char ***reason, int *n, char **err);
 int tl_script_complete(tl_script *s, int index, int ok, char **err);
+/* What the trial asks for (trainer.resources, a table or a function of its config): 0 with
+ * *rq filled (free it with tl_request_free), 1 when the request is unusable (*err says why:
+ * the trial fails), -1 on a Lua error. */
+struct tl_request;
+int tl_script_resources(tl_script *s, int index, struct tl_request *rq, char **err);
 
 #endif

@@ -15,6 +15,7 @@
 #include "exec_local.h"
 #include "exec_sim.h"
 #include "proto.h"
+#include "resources.h"
 #include "script.h"
 
 static const char *status_names[] = {"PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"};
@@ -66,6 +67,7 @@ void tl_trial_free(tl_trial *t) {
   free(t->error);
   free(t->note);
   free(t->fail);
+  tl_resources_alloc_free(t->alloc);
   for (int i = 0; i < t->ncsv_cols; i++) free(t->csv_cols[i]);
   free(t->csv_cols);
   for (int i = 0; i < t->nckpts; i++) free(t->ckpts[i].path);
@@ -329,22 +331,32 @@ static const char *exploit(tl_engine *e, tl_trial *t, int source) {
   return "pause";
 }
 
-void tl_trial_start(tl_engine *e, tl_trial *t) {
-  if (e->cpu_per_trial > e->cpus_total + 1e-9 || e->gpu_per_trial > e->gpus_total + 1e-9) {
-    char *why = tl_strfmt("the trial asks for cpu=%g, gpu=%g but this machine has %g CPUs and %g "
-                          "GPUs (%s); lower trainer.resources or use --cpus/--gpus",
-                          e->cpu_per_trial, e->gpu_per_trial, e->cpus_total, e->gpus_total,
-                          e->cpu_source ? e->cpu_source : "detected");
+/* What the trial asks for (trainer.resources on its config) is placed first: a request that
+ * can never be met fails the trial at once with what it asked and what exists; one that does
+ * not fit now leaves it as it is (returns 1) until a running trial gives resources back. */
+int tl_trial_start(tl_engine *e, tl_trial *t) {
+  tl_request rq;
+  char *why = NULL;
+  int rc = tl_script_resources(e->script, t->index, &rq, &why);
+  if (rc < 0) {
+    tl_engine_script_error(e, why);
+    return 1;
+  }
+  if (rc == 0) rc = tl_resources_place(e, t, &rq, &why) > 0 ? 0 : why ? 1 : 2;
+  tl_request_free(&rq);
+  if (rc == 2) return 1;
+  if (rc == 1) {
     fail_now(e, t, why);
     free(why);
-    return;
+    return 0;
   }
   const char *restore = tl_trial_latest_checkpoint(t);
   if (restore && access(restore, F_OK) != 0) {
     char *why = tl_strfmt("its checkpoint %s has vanished; not starting it over silently", restore);
+    tl_resources_release(e, t);
     fail_now(e, t, why);
     free(why);
-    return;
+    return 0;
   }
   remove_unrecorded(t);
   t->ask = TL_ASK_NONE;
@@ -361,22 +373,23 @@ void tl_trial_start(tl_engine *e, tl_trial *t) {
   if ((e->simulate ? tl_sim_start(e, t, &err) : tl_exec_spawn(e, t, &err)) != 0) {
     close(t->fd_result), close(t->fd_csv);
     t->fd_result = t->fd_csv = -1;
+    tl_resources_release(e, t);
     fail_now(e, t, err);
     free(err);
-    return;
+    return 0;
   }
-  t->cpu = e->cpu_per_trial;
-  e->cpus_used += t->cpu;
   e->running++;
   t->run_started = t->last_report = tl_engine_now(e);
   tl_buf *b = tl_journal_begin(&e->journal, "started", t->id);
   tl_buf_printf(b, ",\"pid\":%d", t->pid);
+  tl_resources_journal(b, t);
   if (e->simulate) {
     tl_buf_adds(b, ",\"vt\":");
     tl_buf_add_num(b, e->vclock);
   }
   tl_journal_end(&e->journal);
   tl_trial_set_status(e, t, TL_RUNNING, NULL);
+  return 0;
 }
 
 void tl_trial_update_best(tl_engine *e, tl_trial *t, const cJSON *result) {
@@ -673,9 +686,7 @@ void tl_trial_finish(tl_engine *e, tl_trial *t) {
   if (t->fd_csv >= 0) close(t->fd_csv);
   t->fd_result = t->fd_csv = -1;
   t->proc = NULL; /* the handle frees itself in its close callback */
-  e->cpus_used -= t->cpu;
-  if (e->cpus_used < 1e-9) e->cpus_used = 0;
-  t->cpu = 0;
+  tl_resources_release(e, t);
   e->running--;
   char *reason = NULL;
   int ok = -1; /* 1 completed, 0 failed for good, -1 no completion (paused or retried) */

@@ -10,8 +10,9 @@ tl_trial *tl_trial_find(tl_engine *e, const char *id);
 void tl_trial_free(tl_trial *t);
 /* Moves a trial to a new state: counts, journal, the Lua view. reason may be NULL. */
 void tl_trial_set_status(tl_engine *e, tl_trial *t, tl_status s, const char *reason);
-/* Starts (or restarts) a PENDING or PAUSED trial's process. */
-void tl_trial_start(tl_engine *e, tl_trial *t);
+/* Starts (or restarts) a PENDING or PAUSED trial's process, or fails it at once when it can
+ * never run. Returns 1 when it does not fit now (left as it is), else 0. */
+int tl_trial_start(tl_engine *e, tl_trial *t);
 /* A result from the trainer: engine fields, files, journal, stop rule, scheduler. Takes
  * ownership of metrics; returns the action ("continue", "stop", "pause"). */
 const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *checkpoint);

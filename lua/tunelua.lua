@@ -2,6 +2,7 @@
 -- It re-exports the search-space DSL, names the schedulers and searchers, and validates the
 -- experiment table so that a mistake is reported with the file, line and field.
 local dsl = require "tunelua.dsl"
+local resources = require "tunelua.resources"
 
 local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
 local setmetatable, getmetatable, pcall, require = setmetatable, getmetatable, pcall, require
@@ -42,13 +43,12 @@ M.Experiment = Experiment
 local fields = {
   name = true, trainer = true, config = true, num_samples = true, metric = true, mode = true,
   stop = true, scheduler = true, searcher = true, max_failures = true, max_concurrent = true,
-  checkpoint = true, seed = true, executor = true, trial_timeout = true,
+  checkpoint = true, seed = true, executor = true, trial_timeout = true, custom_resources = true,
 }
 local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true,
   reuse = true, simulate = true, iteration_time = true }
 local checkpoint_fields = { every = true, at_end = true, keep = true, score = true,
   score_mode = true, timeout_s = true }
-local resource_fields = { cpu = true, gpu = true }
 
 local function is_count(v, min)
   return type(v) == "number" and v == floor(v) and v >= min
@@ -134,19 +134,22 @@ function M.experiment(spec)
     end
     e.cmd[i] = tostring(a)
   end
+  -- a table, or a function(config) -> table evaluated for each trial (runner.resources)
   local res = tr.resources or {}
-  if type(res) ~= "table" then fail("trainer.resources must be a table") end
-  for k in pairs(res) do
-    if not resource_fields[k] then fail("unknown field 'trainer.resources.%s'", tostring(k)) end
+  if type(res) == "function" then
+    e.resources, e.cpu, e.gpu = res, 1, 0
+  else
+    if type(res) ~= "table" then
+      fail("trainer.resources must be a table { cpu = , gpu = , mem = , custom = } or a " ..
+        "function(config) returning one")
+    end
+    local rq, why = resources.check(res, "trainer.resources")
+    if not rq then fail("%s", why) end
+    e.resources, e.cpu, e.gpu = rq, rq.cpu, rq.gpu
   end
-  e.cpu = res.cpu == nil and 1 or res.cpu
-  e.gpu = res.gpu == nil and 0 or res.gpu
-  if type(e.cpu) ~= "number" or e.cpu <= 0 then
-    fail("trainer.resources.cpu must be a number > 0, got %s", tostring(res.cpu))
-  end
-  if type(e.gpu) ~= "number" or e.gpu < 0 then
-    fail("trainer.resources.gpu must be a number >= 0, got %s", tostring(res.gpu))
-  end
+  local caps, why = resources.capacities(spec.custom_resources)
+  if not caps then fail("%s", why) end
+  e.custom_resources = caps
   e.env = {}
   if tr.env ~= nil then
     if type(tr.env) ~= "table" then fail("trainer.env must be a table of NAME = value") end

@@ -21,16 +21,18 @@ function Fifo.on_result()
   return "continue"
 end
 
--- The first PENDING trial in the engine's order, else the first PAUSED one.
+-- The first PENDING trial in the engine's order, else the first PAUSED one, among those
+-- that fit the free resources now (exp.fits): a big trial waiting for room does not hold
+-- back smaller ones behind it.
 function Fifo:choose_trial_to_run()
   local trials = self.exp and self.exp.trials
   if not trials then return nil end
+  local fits = self.exp.fits
   local paused
   for _, t in ipairs(trials) do
     local s = t.status
-    if s == "PENDING" then
-      return t
-    elseif s == "PAUSED" and not paused then
+    if (s == "PENDING" or (s == "PAUSED" and not paused)) and (not fits or fits(t)) then
+      if s == "PENDING" then return t end
       paused = t
     end
   end

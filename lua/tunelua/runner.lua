@@ -19,6 +19,31 @@ if ffi_ok then
 end
 clock = clock or os.clock
 
+-- exp.fits asks the engine whether a request fits now (engine/resources.c); outside the
+-- binary (specs of the runner alone) everything fits.
+local fits_ffi
+if ffi_ok then
+  ffi.cdef [[
+int tl_ffi_resources_fits(double cpu, double gpu, double mem, int n, const char **names,
+                          const double *amounts);
+]]
+  local C = ffi.C
+  if pcall(function() return C.tl_ffi_resources_fits end) then
+    local names_t, amounts_t = ffi.typeof("const char *[?]"), ffi.typeof("double[?]")
+    fits_ffi = function(rq)
+      local n = #rq.custom / 2
+      if n == 0 then return C.tl_ffi_resources_fits(rq.cpu, rq.gpu, rq.mem, 0, nil, nil) ~= 0 end
+      if not rq.c_names then -- built once per request; the strings live in rq.custom
+        rq.c_names, rq.c_amounts = names_t(n), amounts_t(n)
+        for i = 1, n do
+          rq.c_names[i - 1], rq.c_amounts[i - 1] = rq.custom[2 * i - 1], rq.custom[2 * i]
+        end
+      end
+      return C.tl_ffi_resources_fits(rq.cpu, rq.gpu, rq.mem, n, rq.c_names, rq.c_amounts) ~= 0
+    end
+  end
+end
+
 local R = { trials = {} }
 local trials = R.trials
 local st = {} -- the experiment, its scheduler and searcher, and what they implement
@@ -98,8 +123,44 @@ function R.load(path, over)
     reuse = exp.reuse, ckpt_every = ck.every, ckpt_at_end = ck.at_end, ckpt_keep = ck.keep,
     ckpt_score = ck.score, ckpt_score_max = score_mode ~= "min", ckpt_timeout_s = ck.timeout_s,
     shared = shared, simulate = st.simulate ~= nil, trial_timeout = exp.trial_timeout,
+    custom_resources = exp.custom_resources, resources_fn = type(exp.resources) == "function",
   }
 end
+
+-- What a trial asks for: the experiment's trainer.resources, or what its function returns
+-- for the trial's config (computed again when an exploit gives the trial a new config).
+-- Returns the normalised request, or nil and why it is unusable.
+local requests = setmetatable({}, { __mode = "k" })
+local function request(view)
+  local res = st.exp.resources
+  if type(res) ~= "function" then return res end
+  local c = requests[view]
+  if c and c.config == view.config then return c.rq, c.err end
+  local ok, got = pcall(res, view.config)
+  local rq, err
+  if not ok then
+    err = "trainer.resources(config) failed: " .. tostring(got)
+  else
+    rq, err = require("tunelua.resources").check(got, "trainer.resources(config)")
+  end
+  requests[view] = { config = view.config, rq = rq, err = err }
+  return rq, err
+end
+
+-- For the engine (tl_trial_start): the request of trials[index], or nil, why.
+function R.resources(index)
+  return request(trials[index])
+end
+
+-- exp.fits(view): can this trial start now? True as well for a trial that can never run here
+-- (or whose request is unusable): choosing it lets the engine fail it at once, with a message.
+local function fits(view)
+  if not fits_ffi then return true end
+  local rq = request(view)
+  if not rq then return true end
+  return fits_ffi(rq)
+end
+R.fits = fits
 
 -- exp.stop_trial(view, reason): a scheduler ends a trial that is not running (a PAUSED
 -- HyperBand loser). The engine acts on it after the current callback (it is queued: Lua
@@ -135,7 +196,7 @@ local function context(exp, dir, r)
     metric = exp.metric, mode = exp.mode, space = exp.config, num_samples = exp.num_samples,
     seed = exp.seed, rng = r, trials = trials, now = clock, dir = dir,
     checkpoint = exp.checkpoint, executor = st.simulate and "simulate" or "local",
-    stop_trial = stop_trial,
+    stop_trial = stop_trial, fits = fits,
   }
 end
 
@@ -172,11 +233,11 @@ function R.start(dir)
   st.root = root
   st.sim, st.sim_rng = {}, {}
   if not st.choose then
-    -- default: the lowest-numbered PENDING trial, then the lowest PAUSED one
+    -- default: the lowest-numbered PENDING trial that fits now, then the lowest PAUSED one
     st.choose = function()
-      for _, want in pairs { "PENDING", "PAUSED" } do
+      for _, want in ipairs { "PENDING", "PAUSED" } do
         for i = 1, #trials do
-          if trials[i].status == want then return trials[i] end
+          if trials[i].status == want and fits(trials[i]) then return trials[i] end
         end
       end
     end
@@ -191,6 +252,12 @@ function View:__tostring() return "trial " .. self.id end
 -- Returns its index (1-based) or nil, "wait" when the searcher waits, and the number of trials.
 function R.next()
   local t = st.choose()
+  local static = st.exp.resources
+  if t == nil and not st.exhausted and type(static) == "table" and fits_ffi
+    and not fits_ffi(static) then
+    -- a new trial would not fit either: the searcher is asked once resources free up
+    return nil, nil, #trials
+  end
   if t == nil and not st.exhausted then
     local id = format("%05d", #trials)
     local cfg = st.search:suggest(id)
