@@ -51,8 +51,8 @@ function M.check(name, opts, schema, level)
       local names = {}
       for n in pairs(schema) do names[#names + 1] = tostring(n) end
       sort(names)
-      error(format("%s: unknown option '%s' (accepted: %s)", name, tostring(k),
-        concat(names, ", ")), level)
+      local accepted = #names > 0 and "accepted: " .. concat(names, ", ") or name .. " takes none"
+      error(format("%s: unknown option '%s' (%s)", name, tostring(k), accepted), level)
     end
   end
   local out = {}

@@ -35,8 +35,10 @@ function M.first(list, status, ok, ...)
   return nil
 end
 
-function M.fifo(list)
-  return M.first(list, "PENDING") or M.first(list, "PAUSED")
+-- fits (optional, exp.fits): only trials that fit the free resources now are chosen, so a
+-- big trial waiting for room does not hold back smaller ones behind it.
+function M.fifo(list, fits)
+  return M.first(list, "PENDING", fits) or M.first(list, "PAUSED", fits)
 end
 
 function M.exhausted(sched)
