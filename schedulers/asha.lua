@@ -101,7 +101,7 @@ local function new(_, opts)
     options.fail("asha", 2, "grace_period (%s) must be <= max_t (%s)", tostring(o.grace_period),
       tostring(o.max_t))
   end
-  if o.promotion then return require("schedulers.asha_promotion")(o) end
+  if o.promotion then return require("schedulers.asha_promotion").new(o) end
   return setmetatable({ name = "asha", opts = o }, Asha)
 end
 

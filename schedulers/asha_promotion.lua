@@ -10,7 +10,7 @@
 local Asha = require("schedulers.asha").Asha
 local trials = require "tunelua.trials"
 
-local ipairs, setmetatable = ipairs, setmetatable
+local ipairs, pairs, setmetatable, require = ipairs, pairs, setmetatable, require
 local floor, max = math.floor, math.max
 
 local Promotion = setmetatable({}, { __index = Asha })
@@ -110,7 +110,12 @@ function Promotion:choose_trial_to_run()
     or trials.first(list, "PENDING") or self:end_game()
 end
 
--- Built by asha.lua's constructor from its checked options.
-return function(o)
-  return setmetatable({ name = "asha-promotion", opts = o }, Promotion)
-end
+-- asha.lua's constructor builds it with its checked options (.new); called by itself
+-- (--scheduler asha_promotion) it is asha { promotion = true, ... }.
+return setmetatable({
+  new = function(o) return setmetatable({ name = "asha-promotion", opts = o }, Promotion) end,
+}, { __call = function(_, opts)
+  local o = { promotion = true }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return require("schedulers.asha")(o)
+end })

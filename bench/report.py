@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Renders bench/results.jsonl (one JSON line per benchmark) as bench/RESULTS.md.
+Usage: report.py RESULTS.jsonl LOAD_BEFORE LOAD_AFTER SECONDS"""
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "**no**"
+    if isinstance(v, float):
+        return "%.4g" % v
+    return str(v)
+
+
+def main():
+    path, load0, load1, secs = sys.argv[1:5]
+    recs = [json.loads(line) for line in open(path) if line.strip()]
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    dirty = " (+ uncommitted changes)" if sh("git", "status", "--porcelain", "--untracked-files=no") else ""
+    p = print
+    p("# tunelua benchmark results\n")
+    p("Written by `make bench` (bench/run.sh). How to read it: docs/performance.md.\n")
+    p("| | |\n| --- | --- |")
+    p("| date | %s |" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"))
+    p("| commit | %s%s |" % (sh("git", "rev-parse", "--short", "HEAD"), dirty))
+    p("| machine | %s CPUs (`nproc`), %s, %.0f GiB RAM, %s |" % (
+        sh("nproc"), cpu_model(), mem, sh("uname", "-sr")))
+    p("| load average | %s before, %s after (other work on the machine skews the figures) |" % (load0, load1))
+    p("| duration | %s s |" % secs)
+    p("")
+    p("## Summary\n")
+    p("| bench | figure | unit | floor / peer (same run) | ratio | target | met |")
+    p("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in recs:
+        if "error" in r:
+            p("| %s | error: %s | | | | | |" % (r["bench"], r["error"]))
+            continue
+        if r["bench"] == "B5":
+            p("| B5 decisions | see below | us/on_result, us/suggest | empty scheduler/searcher "
+              "subtracted; Optuna below | | (none) | |")
+            continue
+        if r.get("figure") is None:
+            p("| %s %s | %s | | | | | |" % (r["bench"], r["name"], r.get("note", "")))
+            continue
+        floor = r.get("floor")
+        if floor is None and "results_per_s" in r:
+            floor, r["floor_what"] = r["results_per_s"], "results/s; no floor: the target is absolute"
+        fw = r.get("floor_what") or ("ideal %s s; bare spawn floor %s s" % (
+            fmt(r.get("ideal_s")), fmt(r.get("floor_s"))) if "ideal_s" in r else "")
+        p("| %s %s | %s | %s | %s (%s) | %s | %s | %s |" % (
+            r["bench"], r["name"], fmt(r["figure"]), r.get("unit", ""), fmt(floor), fw,
+            fmt(r.get("ratio")), r.get("target", ""), fmt(r.get("ok"))))
+    p("")
+    p("Ratios: B1, B2 `ratio` = wall / the bare-spawn floor's wall (the figure itself is "
+      "wall / ideal); B4 = mean latency / bare spawn+wait; B6 = bytes per trial / 2 KiB; "
+      "B7 = startup / fork+exec of /bin/true; B8 = results/s with fsync / without.\n")
+    for r in recs:
+        if r.get("bench") == "B3" and "c" in r:
+            p("## B3 engine cost\n")
+            p("| client | results/s | engine CPU us/result | results | args |")
+            p("| --- | --- | --- | --- | --- |")
+            for k in ("c", "python"):
+                if k in r:
+                    x = r[k]
+                    p("| %s | %s | %s | %s | `%s` |" % (k, fmt(x["results_per_s"]), fmt(x["engine_us_per_result"]),
+                                                    x["results"], r["params"]["args"] or "(defaults)"))
+            p("\n%d trainers back to back for %s s each; target %s.\n" % (
+                r["params"]["trainers"], r["params"]["duration_s"], r["target"]))
+        if r.get("bench") == "B8" and "fsync_on" in r:
+            p("## B8 durability cost\n")
+            p("| journal | results/s | engine CPU us/result |")
+            p("| --- | --- | --- |")
+            p("| fsync on (default) | %s | %s |" % (fmt(r["fsync_on"]["results_per_s"]), fmt(r["fsync_on"]["engine_us_per_result"])))
+            p("| `--no-fsync` | %s | %s |\n" % (fmt(r["fsync_off"]["results_per_s"]), fmt(r["fsync_off"]["engine_us_per_result"])))
+        if r.get("bench") == "B5" and "schedulers" in r:
+            sizes = [str(s) for s in r["params"]["sizes"]]
+            p("## B5 decisions (simulate executor, %s results per trial, %s trials at a time)\n" % (
+                r["params"]["iters"], r["params"]["cpus"]))
+            p("Engine CPU us per `on_result` (schedulers) or per `suggest` (searchers), less the "
+              "empty scheduler/searcher of the same run; user CPU, 10 ms ticks, so +-10 ms / "
+              "(results or trials).\n")
+            p("| | kind | " + " | ".join("%s trials" % s for s in sizes) + " |")
+            p("| --- | --- | " + " | ".join("---" for _ in sizes) + " |")
+            for kind in ("schedulers", "searchers"):
+                for name, v in sorted(r[kind].items()):
+                    p("| %s | %s | %s |" % (name, kind[:-1], " | ".join(fmt(v.get(s)) for s in sizes)))
+            b = r["baseline"]
+            p("| (baseline: engine alone) | CPU us/result | %s |" % " | ".join(
+                fmt(b[s]["engine_cpu_us_per_result"]) for s in sizes))
+            p("| (baseline: engine alone) | wall us/result | %s |" % " | ".join(
+                fmt(b[s]["engine_wall_us_per_result"]) for s in sizes))
+            o = r.get("optuna")
+            if o and "us_per_trial" in o:
+                p("\nPeer, same run: Optuna %s, ask+tell per trial, in-memory storage, %d trials, same "
+                  "4-parameter space: %s.\n" % (o["optuna"], o["trials"], ", ".join(
+                      "%s %s us" % (k, fmt(v)) for k, v in o["us_per_trial"].items())))
+            elif o:
+                p("\nOptuna: %s\n" % o.get("error"))
+    p("## Raw lines\n")
+    p("```")
+    for r in recs:
+        p(json.dumps(r))
+    p("```")
+
+
+if __name__ == "__main__":
+    main()
