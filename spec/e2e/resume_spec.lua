@@ -8,8 +8,22 @@ end
 
 -- Runs `args` in the background and kills every process whose command line names `dir`
 -- (the engine, not its trainers) with SIGKILL after `secs`, unless it ended.
+local function lines(path)
+  local f = io.open(path)
+  if not f then return 0 end
+  local n = 0
+  for _ in f:lines() do n = n + 1 end
+  f:close()
+  return n
+end
+
 local function run_and_kill(args, secs, dir)
+  local journal = dir .. "/journal.jsonl"
+  local before = lines(journal)
   H.spawn(args)
+  -- from when this engine has written to the journal (the first run started, a resume
+  -- replayed): a slow start (valgrind) is not what gets killed
+  H.wait_for(function() return lines(journal) > before end, 60)
   H.sleep(secs)
   kill9(dir)
   H.sleep(0.05)
