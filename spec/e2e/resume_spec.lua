@@ -86,7 +86,23 @@ describe("e2e: resume after kill -9", function()
     local want, got, dups = results(ref), results(dir)
     assert.are.equal(0, dups)
     assert.are.equal(2000, count(want))
-    assert.are.same(want, got)
+    if H.wrap == "" then
+      assert.are.same(want, got)
+    else
+      -- under valgrind (make check-valgrind) a restored running sum can differ in its last bit
+      -- (valgrind's floating point is not bit-exact with the CPU's); compare to 1e-12
+      for key, w in pairs(want) do
+        local g = got[key]
+        assert.is_table(g, key)
+        for k, v in pairs(w) do
+          if type(v) == "number" then
+            assert.is_true(math.abs(v - g[k]) <= 1e-12 * math.max(1, math.abs(v)), key .. "." .. k)
+          else
+            assert.are.equal(v, g[k])
+          end
+        end
+      end
+    end
     local a, b = H.summary(ref), H.summary(dir)
     assert.are.equal(a.best_trial, b.best_trial)
     for i, t in ipairs(a.trials) do
