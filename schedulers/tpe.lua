@@ -21,7 +21,7 @@ local S = require "tunelua.searchers"
 
 local type, pairs, ipairs, error, tostring, tonumber, setmetatable =
   type, pairs, ipairs, error, tostring, tonumber, setmetatable
-local huge, ceil, min = math.huge, math.ceil, math.min
+local huge, ceil, min, floor = math.huge, math.ceil, math.min, math.floor
 local sort, format = table.sort, string.format
 
 local R = S.rules
@@ -112,6 +112,7 @@ end
 function TPE:setup(exp)
   TPE.common_setup(self, exp)
   self.done, self.ndone = {}, 0      -- id -> { id, loss, order }
+  self.by_order, self.by_loss = {}, {} -- the done entries by order, by (loss, order)
   self.running = {}                  -- id -> true
   self.latest = {}                   -- id -> latest intermediate loss
   self.joint = {}
@@ -161,32 +162,69 @@ local function columns(self, entries, ps)
 end
 S.columns = columns
 
+local function loss_lt(a, b)
+  if a.loss ~= b.loss then return a.loss < b.loss end
+  return a.order < b.order
+end
+
+local function order_lt(a, b) return a.order < b.order end
+
+-- Inserts e into the array a sorted by lt (after its equals), by binary search.
+local function insert_sorted(a, e, lt)
+  local lo, hi = 1, #a + 1
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    if lt(e, a[mid]) then hi = mid else lo = mid + 1 end
+  end
+  table.insert(a, lo, e)
+end
+
 -- The model's vector for a new trial.
 function TPE:_model(r)
-  local entries = {}
-  for _, e in pairs(self.done) do entries[#entries + 1] = e end
+  -- the completed trials (kept sorted as they arrive) and the running ones the model sees
+  local extra = {}
   if self.constant_liar or self.intermediate then
     for id in pairs(self.running) do
       local loss = self.intermediate and self.latest[id] or nil
       if loss or self.constant_liar then
-        entries[#entries + 1] = { id = id, loss = loss or huge, order = self:order_of(id) }
+        extra[#extra + 1] = { id = id, loss = loss or huge, order = self:order_of(id) }
       end
     end
   end
-  local by_loss = {}
-  for i, e in ipairs(entries) do by_loss[i] = e end
-  sort(by_loss, function(a, b)
-    if a.loss ~= b.loss then return a.loss < b.loss end
-    return a.order < b.order
-  end)
-  local n = #entries
-  local nb = self.gamma(n)
+  local by_loss, by_order = self.by_loss, self.by_order
+  local nd, nx = #by_order, #extra
+  local n = nd + nx
+  local nb = min(self.gamma(n), n)
+  -- the best nb: a merge of the two by (loss, order)
   local below_set = {}
-  for i = 1, min(nb, n) do below_set[by_loss[i]] = true end
-  sort(entries, function(a, b) return a.order < b.order end)
+  if nx > 0 then sort(extra, loss_lt) end
+  local i, j = 1, 1
+  for _ = 1, nb do
+    local a, b = by_loss[i], extra[j]
+    if b == nil or (a ~= nil and loss_lt(a, b)) then
+      below_set[a] = true; i = i + 1
+    else
+      below_set[b] = true; j = j + 1
+    end
+  end
+  -- all in trial order: a merge of the two by order
+  if nx > 1 then sort(extra, order_lt) end
   local below, above = {}, {}
-  for _, e in ipairs(entries) do
-    if below_set[e] then below[#below + 1] = e else above[#above + 1] = e end
+  local nbl, nab = 0, 0
+  i, j = 1, 1
+  for _ = 1, n do
+    local a, b = by_order[i], extra[j]
+    local e
+    if b == nil or (a ~= nil and a.order < b.order) then
+      e = a; i = i + 1
+    else
+      e = b; j = j + 1
+    end
+    if below_set[e] then
+      nbl = nbl + 1; below[nbl] = e
+    else
+      nab = nab + 1; above[nab] = e
+    end
   end
   local vec = {}
   local function propose(ps, rule)
@@ -238,7 +276,10 @@ function TPE:on_trial_complete(id, result, err)
   self.latest[id] = nil
   local loss = not err and S.score(result, self.metric, self.mode)
   if loss and not self.done[id] then
-    self.done[id] = { id = id, loss = loss, order = self:order_of(id) }
+    local e = { id = id, loss = loss, order = self:order_of(id) }
+    self.done[id] = e
+    insert_sorted(self.by_order, e, order_lt)
+    insert_sorted(self.by_loss, e, loss_lt)
     self.ndone = self.ndone + 1
   end
 end

@@ -20,6 +20,8 @@ local darr = ffi.typeof("double[?]")
 local M = {}
 
 local LOG_SQRT_2PI = 0.5 * log(2 * math.pi)
+-- From this many observations a univariate mixture keeps its kernels sorted by mean too.
+local SORTED_MIN = 32
 
 -- erfc with fractional error below 1.2e-7 everywhere (Numerical Recipes' erfcc).
 local function erfc(x)
@@ -105,40 +107,86 @@ local function qsort(a, lo, hi)
 end
 M.sort_numbers = function(a, n) qsort(a, 1, n or #a) return a end
 
--- Sigmas of the "neighbors" rule for the values mus (the prior's mean included when
--- prior_mu is given), in the order of mus.
-local function neighbor_sigmas(mus, n, low, high, prior_mu, endpoints)
-  local vals = {}
-  for i = 1, n do vals[i] = mus[i] end
-  if prior_mu then
-    n = n + 1
-    vals[n] = prior_mu
-  end
-  qsort(vals, 1, n)
-  -- a value's sigma by value (equal values share one: a negligible difference from Optuna's
-  -- per-position sigmas)
-  local sj = {}
-  for j = 1, n do
-    local left = j == 1 and low or vals[j - 1]
-    local right = j == n and high or vals[j + 1]
-    local v = vals[j]
-    sj[j] = max(v - left, right - v)
-  end
-  if not endpoints and n >= 2 then
-    sj[1] = vals[2] - vals[1]
-    sj[n] = vals[n] - vals[n - 1]
-  end
-  local out = {}
-  for i = 1, #mus do
-    local x = mus[i]
-    local lo, hi = 1, n -- the first position holding x
-    while lo < hi do
-      local mid = floor((lo + hi) / 2)
-      if vals[mid] < x then lo = mid + 1 else hi = mid end
+-- Sorts the pairs a[lo..hi] (an FFI array of { v, i }) by v ascending; deterministic for
+-- the same input (equal values may come in any order: they share one sigma).
+ffi.cdef "typedef struct { double v; int i; } tunelua_vi;"
+local viarr = ffi.typeof("tunelua_vi[?]")
+local function vsort(a, lo, hi)
+  while hi - lo > 16 do
+    local mid = floor((lo + hi) / 2)
+    local x, y, z = a[lo].v, a[mid].v, a[hi].v
+    local p
+    if x < y then
+      if y < z then p = y elseif x < z then p = z else p = x end
+    else
+      if x < z then p = x elseif y < z then p = z else p = y end
     end
-    out[i] = sj[lo]
+    local i, j = lo, hi
+    while i <= j do
+      while a[i].v < p do i = i + 1 end
+      while a[j].v > p do j = j - 1 end
+      if i <= j then
+        local tv, ti = a[i].v, a[i].i
+        a[i].v, a[i].i = a[j].v, a[j].i
+        a[j].v, a[j].i = tv, ti
+        i, j = i + 1, j - 1
+      end
+    end
+    if j - lo < hi - i then
+      vsort(a, lo, j)
+      lo = i
+    else
+      vsort(a, i, hi)
+      hi = j
+    end
   end
-  return out
+  for i = lo + 1, hi do
+    local v, vi = a[i].v, a[i].i
+    local j = i - 1
+    while j >= lo and a[j].v > v do
+      a[j + 1].v, a[j + 1].i = a[j].v, a[j].i
+      j = j - 1
+    end
+    a[j + 1].v, a[j + 1].i = v, vi
+  end
+end
+
+-- Sigmas of the "neighbors" rule for the values mus[1..n] (the prior's mean included when
+-- prior_mu is given), in the order of mus; and the data indices sorted by value (the
+-- prior's excluded).
+local function neighbor_sigmas(mus, n, low, high, prior_mu, endpoints)
+  local N = prior_mu and n + 1 or n
+  local a = viarr(N)
+  for i = 1, n do a[i - 1].v, a[i - 1].i = mus[i], i end
+  if prior_mu then a[n].v, a[n].i = prior_mu, N end
+  vsort(a, 0, N - 1)
+  -- a value's sigma by value: that of the first sorted position holding it (equal values
+  -- share one: a negligible difference from Optuna's per-position sigmas)
+  local out, perm, np = {}, {}, 0
+  local first_s, prev = 0, nil
+  for j = 0, N - 1 do
+    local v = a[j].v
+    local s
+    if j > 0 and v == prev then
+      s = first_s
+    else
+      if not endpoints and N >= 2 and (j == 0 or j == N - 1) then
+        s = j == 0 and a[1].v - v or v - a[N - 2].v
+      else
+        local left = j == 0 and low or a[j - 1].v
+        local right = j == N - 1 and high or a[j + 1].v
+        s = max(v - left, right - v)
+      end
+      first_s, prev = s, v
+    end
+    local i = a[j].i
+    if i <= n then
+      out[i] = s
+      np = np + 1
+      perm[np] = i
+    end
+  end
+  return out, perm
 end
 
 -- Builds a mixture over dims from observations.
@@ -185,7 +233,7 @@ function M.fit(dims, cols, weights, o)
       local range = high - low
       local pmu = dim.prior_mu or 0.5 * (low + high)
       local psig = dim.prior_sigma or range
-      local sig
+      local sig, perm
       if o.rule == "multivariate" then
         sig = {}
         local s = 0.2 * max(n, 1) ^ (-1 / (#dims + 4)) * range
@@ -200,7 +248,7 @@ function M.fit(dims, cols, weights, o)
         local s = max(1.06 * sd * max(n, 1) ^ (-0.2), (o.min_bandwidth or 1e-3) * range)
         for i = 1, n do sig[i] = s end
       else
-        sig = neighbor_sigmas(col, n, low, high, with_prior and pmu or nil, o.endpoints)
+        sig, perm = neighbor_sigmas(col, n, low, high, with_prior and pmu or nil, o.endpoints)
       end
       local minsig = o.magic_clip ~= false and o.rule ~= "scott" and range / min(100, 1 + K)
         or 1e-12
@@ -213,8 +261,10 @@ function M.fit(dims, cols, weights, o)
           m, s = pmu, psig
         end
         mu[k], sg[k] = m, s
-        -- truncation to [low, high]
-        local z = phi((high - m) / s) - phi((low - m) / s)
+        -- truncation to [low, high]; beyond 10 sigmas on both sides phi is exactly 1 and
+        -- below 1e-22 (so z is exactly 1): skip the erfc calls
+        local a, b = (high - m) / s, (low - m) / s
+        local z = (a > 10 and b < -10) and 1 or phi(a) - phi(b)
         if z < 1e-300 then z = 1e-300 end
         lc[k] = -log(z) - log(s) - LOG_SQRT_2PI
       end
@@ -223,8 +273,23 @@ function M.fit(dims, cols, weights, o)
       for k = 1, K do
         fc[k - 1], fmu[k - 1], fis[k - 1] = lc[k], mu[k], 1 / sg[k]
       end
-      mix.dims[d] = { kind = "num", low = low, high = high, mu = mu, sigma = sg, lc = lc,
+      local nd = { kind = "num", low = low, high = high, mu = mu, sigma = sg, lc = lc,
         fc = fc, fmu = fmu, fis = fis }
+      if perm and #dims == 1 and n >= SORTED_MIN then
+        -- the data kernels sorted by mean, for logpdf's window around x
+        local smu, sfw, sfis = darr(n), darr(n), darr(n)
+        local fwmax, fismin = -huge, huge
+        for j = 1, n do
+          local k = perm[j]
+          local fw, is = logw[k] + lc[k], 1 / sg[k]
+          smu[j - 1], sfw[j - 1], sfis[j - 1] = mu[k], fw, is
+          if fw > fwmax then fwmax = fw end
+          if is < fismin then fismin = is end
+        end
+        nd.n, nd.smu, nd.sfw, nd.sfis, nd.fwmax, nd.fismin = n, smu, sfw, sfis, fwmax, fismin
+        if K > n then nd.pfw, nd.pmu, nd.pis = logw[K] + lc[K], mu[K], 1 / sg[K] end
+      end
+      mix.dims[d] = nd
     end
   end
   return mix
@@ -277,6 +342,48 @@ function M.logpdf(mix, v)
   if D == 1 and dims[1].kind == "num" then
     -- the hot path of univariate TPE
     local dim = dims[1]
+    local smu = dim.smu
+    if smu then
+      -- kernels in order of their means, outwards from x, until a term's bound falls below
+      -- e^-40 of the running maximum (as the skip below)
+      local x, sfw, sfis, n = v[1], dim.sfw, dim.sfis, dim.n
+      local fwmax, c = dim.fwmax, 0.5 * dim.fismin * dim.fismin
+      if dim.pfw then
+        local z = (x - dim.pmu) * dim.pis
+        m, sum = dim.pfw - 0.5 * z * z, 1
+      end
+      local lo, hi = 0, n -- the first mean >= x
+      while lo < hi do
+        local mid = floor((lo + hi) / 2)
+        if smu[mid] < x then lo = mid + 1 else hi = mid end
+      end
+      local p = lo
+      for k = p, n - 1 do
+        local dx = smu[k] - x
+        if fwmax - c * dx * dx < m - 40 then break end
+        local z = dx * sfis[k]
+        local s = sfw[k] - 0.5 * z * z
+        if s > m then
+          sum = sum * exp(m - s) + 1
+          m = s
+        elseif s > m - 40 then
+          sum = sum + exp(s - m)
+        end
+      end
+      for k = p - 1, 0, -1 do
+        local dx = x - smu[k]
+        if fwmax - c * dx * dx < m - 40 then break end
+        local z = dx * sfis[k]
+        local s = sfw[k] - 0.5 * z * z
+        if s > m then
+          sum = sum * exp(m - s) + 1
+          m = s
+        elseif s > m - 40 then
+          sum = sum + exp(s - m)
+        end
+      end
+      return m + log(sum)
+    end
     local fw = mix.flogw
     if not fw then
       fw = darr(K)

@@ -305,3 +305,52 @@ describe("searcher wrappers", function()
     assert.are.same({ { "t1", 1.5 } }, heard)
   end)
 end)
+
+describe("parzen (the univariate fast path)", function()
+  local parzen = require "tunelua.parzen"
+
+  -- logsumexp over every kernel, in component order: the reference for the windowed sum.
+  local function brute(mix, x)
+    local dim, terms, m = mix.dims[1], {}, -math.huge
+    for k = 1, mix.K do
+      local z = (x - dim.mu[k]) / dim.sigma[k]
+      terms[k] = mix.logw[k] + dim.lc[k] - 0.5 * z * z
+      if terms[k] > m then m = terms[k] end
+    end
+    local s = 0
+    for k = 1, mix.K do s = s + math.exp(terms[k] - m) end
+    return m + math.log(s)
+  end
+
+  it("the windowed logpdf over sorted kernels matches the full sum, ties included", function()
+    local r = rng.new(7)
+    for _, n in ipairs({ 40, 300, 1000 }) do
+      local col = {}
+      for i = 1, n do
+        -- clustered values, some repeated, and both ends of the range
+        col[i] = (i % 17 == 0) and 0.25 or (i % 53 == 0) and 1 or r:random() ^ 3
+      end
+      col[1] = 0
+      local o = { rule = "neighbors", consider_prior = true, prior_weight = 1 }
+      local mix = parzen.fit({ { kind = "num", low = 0, high = 1 } }, { col },
+        parzen.ramp_weights(n), o)
+      assert.is_truthy(mix.dims[1].smu)
+      for _ = 1, 200 do
+        local x = r:random()
+        local a, b = parzen.logpdf(mix, { x }), brute(mix, x)
+        assert.is_true(math.abs(a - b) <= 1e-9 * math.max(1, math.abs(b)), a .. " vs " .. b)
+      end
+    end
+  end)
+
+  it("repeated values share the sigma of the first sorted position holding them", function()
+    local col = { 0.5, 0.2, 0.2, 0.2, 0.9, 0.7, 0.2 }
+    local mix = parzen.fit({ { kind = "num", low = 0, high = 1 } }, { col },
+      parzen.flat_weights(#col), { rule = "neighbors", consider_prior = true, magic_clip = false })
+    local sg = mix.dims[1].sigma
+    -- sorted: 0 .. 0.2 x4, 0.5 (x2: the data and the prior), 0.7, 0.9 .. 1; the first 0.2 is
+    -- the lowest value, so it takes its inner distance (no endpoints)
+    assert.are.equal(sg[2], sg[3]); assert.are.equal(sg[3], sg[4]); assert.are.equal(sg[4], sg[7])
+    assert.are.equal(1e-12, sg[2]) -- a zero distance, at the floor without the magic clip
+  end)
+end)
