@@ -23,8 +23,14 @@ TESTS := $(wildcard engine/test/test-*.c)
 
 all: tunelua
 
-tunelua: $(OBJ) $(BUILD)/main.o $(BUILD)/embedded.o
+tunelua: $(OBJ) $(BUILD)/main.o $(BUILD)/embedded.o | tunelua-bind
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The small exec wrapper that pins a trial to its PUs (engine/bin/tunelua-bind.c): libc only,
+# static where libc.a is there, since it runs once per trial launch.
+tunelua-bind: engine/bin/tunelua-bind.c
+	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $< 2>/dev/null || \
+	  $(CC) -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 
 $(BUILD)/%.o: engine/%.c $(wildcard engine/*.h) | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -93,7 +99,7 @@ install: tunelua
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tunelua/lua/tunelua \
 	  $(DESTDIR)$(PREFIX)/share/tunelua/schedulers $(DESTDIR)$(PREFIX)/share/tunelua/trainers/python \
 	  $(DESTDIR)$(PREFIX)/share/tunelua/trainers/c $(DESTDIR)$(PREFIX)/share/tunelua/trainers/lua
-	install -m 755 tunelua $(DESTDIR)$(PREFIX)/bin/tunelua
+	install -m 755 tunelua tunelua-bind $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 lua/*.lua $(DESTDIR)$(PREFIX)/share/tunelua/lua/
 	install -m 644 lua/tunelua/*.lua $(DESTDIR)$(PREFIX)/share/tunelua/lua/tunelua/
 	install -m 644 schedulers/*.lua $(DESTDIR)$(PREFIX)/share/tunelua/schedulers/
@@ -101,7 +107,7 @@ install: tunelua
 	for f in trainers/c/*.h trainers/lua/*.lua; do [ -e "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(PREFIX)/share/tunelua/$$(dirname $$f)/ || true; done
 
 clean:
-	rm -rf $(BUILD) tunelua $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) tunelua tunelua-bind $(ASAN_BUILD) $(FUZZ_BUILD)
 
 # ---- Sanitizers and fuzzing (engine/README.md, "Fuzzing and sanitizers") ----
 # What `make fuzz` needs beyond DEBIAN_PACKAGES: clang, its libFuzzer/ASan runtimes and
