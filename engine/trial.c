@@ -275,7 +275,7 @@ int tl_trial_checkpoint(tl_engine *e, tl_trial *t, const char *path, char **fina
   return rc;
 }
 
-/* An exploit (PBT): the trial takes another's newest checkpoint and a new config. The live
+/* An exploit decision: the trial takes another's newest checkpoint and a new config. The live
  * process is reset in place when it can take it (reuse), else it ends and restarts. */
 static const char *exploit(tl_engine *e, tl_trial *t, int source) {
   tl_trial *src = e->trials[source];

@@ -66,49 +66,9 @@ function M.flat_weights(n)
   return w
 end
 
--- Sorts a[1..n] of numbers ascending. In Lua so that LuaJIT compiles it (table.sort calls
--- back through the C API for every comparison); insertion sort below 16 elements.
-local function qsort(a, lo, hi)
-  while hi - lo > 16 do
-    local mid = floor((lo + hi) / 2)
-    local x, y, z = a[lo], a[mid], a[hi]
-    local p
-    if x < y then
-      if y < z then p = y elseif x < z then p = z else p = x end
-    else
-      if x < z then p = x elseif y < z then p = z else p = y end
-    end
-    local i, j = lo, hi
-    while i <= j do
-      while a[i] < p do i = i + 1 end
-      while a[j] > p do j = j - 1 end
-      if i <= j then
-        a[i], a[j] = a[j], a[i]
-        i, j = i + 1, j - 1
-      end
-    end
-    if j - lo < hi - i then
-      qsort(a, lo, j)
-      lo = i
-    else
-      qsort(a, i, hi)
-      hi = j
-    end
-  end
-  for i = lo + 1, hi do
-    local v = a[i]
-    local j = i - 1
-    while j >= lo and a[j] > v do
-      a[j + 1] = a[j]
-      j = j - 1
-    end
-    a[j + 1] = v
-  end
-end
-M.sort_numbers = function(a, n) qsort(a, 1, n or #a) return a end
-
 -- Sorts the pairs a[lo..hi] (an FFI array of { v, i }) by v ascending; deterministic for
--- the same input (equal values may come in any order: they share one sigma).
+-- the same input (equal values may come in any order: they share one sigma). In Lua so that
+-- LuaJIT compiles it (table.sort calls back through the C API for every comparison).
 ffi.cdef "typedef struct { double v; int i; } tunelua_vi;"
 local viarr = ffi.typeof("tunelua_vi[?]")
 local function vsort(a, lo, hi)
