@@ -72,6 +72,8 @@ typedef struct tl_trial {
   int nckpts;
   int exploit_from;     /* index of the trial an exploit copied, -1 none */
   double vt;            /* simulate: virtual instant of its last result */
+  struct tl_srun *srun; /* slurm: the srun of its current run (exec_slurm.c; owned) */
+  int lost;             /* slurm: its step died with its node; retried without a failure */
 } tl_trial;
 
 typedef struct tl_options {
@@ -91,6 +93,7 @@ typedef struct tl_options {
   int quiet, json;
   int no_fsync;          /* acknowledge results without waiting for the disk */
   const char *resume;    /* tunelua resume DIR */
+  const char *address;   /* --address HOST[:PORT]: where slurm trainers connect back */
 } tl_options;
 
 typedef struct tl_engine {
@@ -112,6 +115,7 @@ typedef struct tl_engine {
   int simulate;         /* the simulate executor: Lua trainers on a virtual clock */
   double vclock;        /* its clock, seconds */
   struct tl_sim *sim;
+  struct tl_slurm *slurm; /* the slurm executor, NULL for the others (exec_slurm.c; owned) */
   int ckpt_every, ckpt_at_end, ckpt_keep, ckpt_score_max;
   char *ckpt_score;     /* metric that ranks checkpoints for retention, or NULL (newest) */
   double ckpt_timeout_s;/* grace for a trainer that checkpoints before it exits */

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "exec_slurm.h"
 #include "resources.h"
 #include "trial.h"
 
@@ -54,12 +55,13 @@ static void strv_free(strv *s) {
   free(s->v);
 }
 
-static char **trial_env(tl_engine *e, tl_trial *t) {
+char **tl_exec_env(tl_engine *e, tl_trial *t) {
   strv s = {0};
   for (char **p = environ; *p; p++)
     if (strncmp(*p, "TUNELUA_", 8) != 0) strv_push(&s, tl_strdup(*p));
   /* TUNELUA_* describe this trial and are never taken from elsewhere */
-  strv_set(&s, "TUNELUA_CONNECT", tl_strfmt("TUNELUA_CONNECT=unix:%s", e->sock_path));
+  strv_set(&s, "TUNELUA_CONNECT", e->slurm ? tl_strfmt("TUNELUA_CONNECT=tcp:%s", tl_slurm_connect(e))
+                                           : tl_strfmt("TUNELUA_CONNECT=unix:%s", e->sock_path));
   strv_set(&s, "TUNELUA_TOKEN", tl_strfmt("TUNELUA_TOKEN=%s", e->token));
   strv_set(&s, "TUNELUA_TRIAL_ID", tl_strfmt("TUNELUA_TRIAL_ID=%s", t->id));
   strv_set(&s, "TUNELUA_TRIAL_DIR", tl_strfmt("TUNELUA_TRIAL_DIR=%s", t->dir));
@@ -129,7 +131,13 @@ static int find_cmd(const char *cmd, const char *cwd, char **env) {
   return rc;
 }
 
+void tl_exec_env_free(char **env) {
+  for (char **p = env; p && *p; p++) free(*p);
+  free(env);
+}
+
 int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
+  if (e->slurm) return tl_slurm_spawn(e, t, err);
   char *out = tl_strfmt("%s/stdout.log", t->dir), *errp = tl_strfmt("%s/stderr.log", t->dir);
   int fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int fd_out = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -142,7 +150,7 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
     if (fd_err >= 0) close(fd_err);
     return -1;
   }
-  char **env = trial_env(e, t);
+  char **env = tl_exec_env(e, t);
   uv_stdio_container_t stdio[3] = {{.flags = UV_INHERIT_FD, .data.fd = fd_in},
                                    {.flags = UV_INHERIT_FD, .data.fd = fd_out},
                                    {.flags = UV_INHERIT_FD, .data.fd = fd_err}};
@@ -206,6 +214,11 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
 }
 
 void tl_exec_signal(tl_trial *t, int sig) {
+  tl_engine *e = t->proc ? t->proc->loop->data : NULL;
+  if (e && e->slurm) {
+    tl_slurm_signal(e, t, sig);
+    return;
+  }
   if (t->pid > 0 && !t->exited) {
     if (kill(-t->pid, sig) != 0) kill(t->pid, sig);
   }

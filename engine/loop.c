@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "exec_local.h"
 #include "exec_sim.h"
+#include "exec_slurm.h"
 #include "proto.h"
 #include "resources.h"
 #include "resume.h"
@@ -70,6 +71,7 @@ static void finish(tl_engine *e) {
   uv_close((uv_handle_t *)&e->tick, on_handle_closed);
   uv_close((uv_handle_t *)&e->kick, on_handle_closed);
   tl_sim_close(e);
+  tl_slurm_close(e);
   unlink(e->sock_path);
 }
 
@@ -316,6 +318,7 @@ static void engine_free(tl_engine *e) {
   tl_journal_close(&e->journal);
   tl_console_free(e);
   tl_sim_free(e);
+  tl_slurm_free(e);
   for (char **p = e->cmd; p && *p; p++) free(*p);
   for (char **p = e->env; p && *p; p++) free(*p);
   for (char **p = e->shared; p && *p; p++) free(*p);
@@ -444,6 +447,15 @@ int tl_engine_run(tl_options *opt) {
     if (opt->gpus >= 0) tl_buf_printf(b, ",\"gpus_given\":%g", opt->gpus);
     if (opt->mem > 0) tl_buf_printf(b, ",\"mem_given\":%.0f", opt->mem);
     tl_journal_end(&e->journal);
+  }
+  if (e->slurm && tl_slurm_init(e, &err) != 0) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    e->finished = 1;
+    uv_close((uv_handle_t *)&e->server, on_handle_closed);
+    unlink(e->sock_path);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    goto out;
   }
   e->started = tl_engine_now(e);
   uv_signal_init(&loop, &e->sigint);

@@ -12,7 +12,9 @@ static const char *usage =
     "       tunelua run EXPERIMENT.lua [options]\n"
     "         --scheduler NAME|FILE   override the scheduler (fifo, or a .lua path)\n"
     "         --searcher NAME|FILE    override the searcher (random, grid, or a .lua path)\n"
-    "         --executor local|simulate  where trials run (processes, or Lua on a virtual clock)\n"
+    "         --executor local|slurm|simulate  where trials run (processes, srun steps, or Lua\n"
+    "                                 on a virtual clock)\n"
+    "         --address HOST[:PORT]   slurm: where trainers on the nodes connect back to\n"
     "         --dir DIR               experiment directory (default ./tunelua_runs/<name>-<time>)\n"
     "         --seed N                all randomness derives from it\n"
     "         --max-concurrent N      cap on running trials\n"
@@ -79,7 +81,7 @@ static int run_main(int argc, char **argv, int resume) {
     }
     static const char *with_value[] = {"--scheduler", "--searcher", "--executor", "--dir", "--seed",
                                        "--max-concurrent", "--cpus", "--gpus", "--lua-dir", "--mem",
-                                       "--resource", NULL};
+                                       "--resource", "--address", NULL};
     int known = 0;
     for (int k = 0; with_value[k]; k++) known |= strcmp(name, with_value[k]) == 0;
     if (!known) return bad("unknown option %s", a);
@@ -94,6 +96,7 @@ static int run_main(int argc, char **argv, int resume) {
     else if (strcmp(name, "--searcher") == 0) o.searcher = val;
     else if (strcmp(name, "--dir") == 0) o.dir = val;
     else if (strcmp(name, "--lua-dir") == 0) o.lua_dir = val;
+    else if (strcmp(name, "--address") == 0) o.address = val;
     else if (strcmp(name, "--mem") == 0) {
       if (!(tl_parse_size(val) > 0)) return bad("--mem expects a size > 0 such as 4G or 512M, got %s", val);
       o.mem = tl_parse_size(val);
@@ -110,8 +113,8 @@ static int run_main(int argc, char **argv, int resume) {
       o.custom = custom;
     }
     else if (strcmp(name, "--executor") == 0) {
-      if (strcmp(val, "local") != 0 && strcmp(val, "simulate") != 0)
-        return bad("--executor %s is not available in this version (local or simulate)", val);
+      if (strcmp(val, "local") != 0 && strcmp(val, "simulate") != 0 && strcmp(val, "slurm") != 0)
+        return bad("--executor %s is not available (local, slurm or simulate)", val);
       o.executor = val;
     } else if (!parse_number(val, &num) || num < 0) {
       fprintf(stderr, "tunelua: %s expects a non-negative number, got \"%s\" (see tunelua --help)\n", name, val);

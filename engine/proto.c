@@ -359,7 +359,12 @@ static void on_connection(uv_stream_t *server, int status) {
   if (status < 0) return;
   tl_conn *c = tl_xcalloc(1, sizeof *c);
   c->e = e;
-  uv_pipe_init(e->loop, &c->pipe, 0);
+  if (server->type == UV_TCP) {
+    uv_tcp_init(e->loop, &c->tcp);
+    uv_tcp_nodelay(&c->tcp, 1);
+  } else {
+    uv_pipe_init(e->loop, &c->pipe, 0);
+  }
   c->pipe.data = c;
   if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
     tl_proto_close(c);
@@ -392,4 +397,12 @@ int tl_proto_listen(tl_engine *e, const char **err) {
     return -1;
   }
   return 0;
+}
+
+int tl_proto_listen_tcp(tl_engine *e, uv_tcp_t *server, const struct sockaddr *addr) {
+  uv_tcp_init(e->loop, server);
+  server->data = e;
+  int rc = uv_tcp_bind(server, addr, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)server, 512, on_connection);
+  return rc;
 }

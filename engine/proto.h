@@ -6,7 +6,10 @@
 #include "engine.h"
 
 typedef struct tl_conn {
-  uv_pipe_t pipe;
+  union {
+    uv_pipe_t pipe; /* a Unix socket (local); handle and stream calls go through it */
+    uv_tcp_t tcp;   /* or TCP (slurm): the same handle, so &c->pipe serves both */
+  };
   tl_engine *e;
   tl_trial *trial; /* bound after a good hello, borrowed */
   char *buf;       /* bytes received and not yet parsed */
@@ -19,6 +22,9 @@ typedef struct tl_conn {
 } tl_conn;
 
 int tl_proto_listen(tl_engine *e, const char **err);
+/* Also listens on TCP at addr (slurm: trainers on other nodes); the same protocol and
+ * token. server is the caller's, initialised here; 0 or a libuv error code. */
+int tl_proto_listen_tcp(tl_engine *e, uv_tcp_t *server, const struct sockaddr *addr);
 /* Serves a connected stream socket as if it had been accepted (tests, future executors). */
 tl_conn *tl_proto_adopt(tl_engine *e, int fd);
 void tl_proto_send(tl_conn *c, const char *data, size_t len);

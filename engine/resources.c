@@ -793,6 +793,11 @@ static void alloc_free(tl_alloc *a) {
 
 int tl_resources_place(tl_engine *e, tl_trial *t, const tl_request *rq, char **why) {
   struct tl_res *r = e->res;
+  if (rq->nodes > 1) {
+    *why = tl_strfmt("the trial asks for nodes=%d: trials spanning nodes need the slurm executor "
+                     "(--executor slurm)", rq->nodes);
+    return -1;
+  }
   if (!r) { /* an engine built by hand (tests): CPUs counted, nothing placed */
     if (rq->cpu > e->cpus_total + EPS || rq->gpu > e->gpus_total + EPS) {
       *why = tl_strfmt("the trial asks for cpu=%g, gpu=%g but this machine has %g CPUs and %g GPUs",
@@ -906,7 +911,7 @@ void tl_resources_journal(tl_buf *b, const tl_trial *t) {
 TL_EXPORT int tl_ffi_resources_fits(double cpu, double gpu, double mem, int n, const char **names,
                                     const double *amounts) {
   tl_engine *e = the_engine;
-  if (!e || !e->res) return 1;
+  if (!e || !e->res || e->slurm) return 1; /* slurm: the cluster decides */
   tl_request rq = {.cpu = cpu, .gpu = gpu, .mem = mem, .ncustom = n, .names = (char **)names,
                    .amounts = (double *)amounts};
   const char *what;

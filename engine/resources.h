@@ -9,6 +9,7 @@
 /* What one trial asks for (trainer.resources, evaluated on its config by the Lua side). */
 typedef struct tl_request {
   double cpu, gpu, mem; /* CPUs (fractions share a PU), cards (< 1 shares one), bytes */
+  int nodes;            /* slurm: nodes of a distributed trial (1 elsewhere) */
   int ncustom;
   char **names;         /* owned */
   double *amounts;      /* owned */

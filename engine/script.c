@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "exec_slurm.h"
 #include "resources.h"
 #include "util.h"
 
@@ -170,6 +171,7 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   if (e->opt.scheduler) lua_pushstring(L, e->opt.scheduler), lua_setfield(L, -2, "scheduler");
   if (e->opt.searcher) lua_pushstring(L, e->opt.searcher), lua_setfield(L, -2, "searcher");
   if (e->opt.executor) lua_pushstring(L, e->opt.executor), lua_setfield(L, -2, "executor");
+  if (e->opt.address) lua_pushstring(L, e->opt.address), lua_setfield(L, -2, "address");
   if (e->opt.seed >= 0) lua_pushnumber(L, (double)e->opt.seed), lua_setfield(L, -2, "seed");
   lua_pushnumber(L, (double)e->seed), lua_setfield(L, -2, "random_seed");
   if (e->opt.max_concurrent != 0) /* -1: --max-concurrent 0, no cap */
@@ -213,7 +215,11 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   }
   lua_getfield(L, t, "resources_fn");
   e->resources_fn = lua_toboolean(L, -1);
+  lua_getfield(L, t, "slurm");
+  int slurm = lua_toboolean(L, -1);
   lua_pop(L, 2);
+  if (slurm) tl_slurm_configure(e, get_strv(L, t, "slurm_args"), get_str(L, t, "slurm_address"));
+  lua_pop(L, 1);
   return 0;
 }
 
@@ -231,6 +237,7 @@ int tl_script_resources(tl_script *s, int index, tl_request *rq, char **err) {
   rq->cpu = get_num(L, t, "cpu", 1);
   rq->gpu = get_num(L, t, "gpu", 0);
   rq->mem = get_num(L, t, "mem", 0);
+  rq->nodes = (int)get_num(L, t, "nodes", 1);
   lua_getfield(L, t, "custom"); /* { name, amount, name, amount ... } */
   int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) / 2 : 0;
   rq->names = tl_xcalloc((size_t)n + 1, sizeof *rq->names);

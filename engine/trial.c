@@ -14,6 +14,7 @@
 #include "console.h"
 #include "exec_local.h"
 #include "exec_sim.h"
+#include "exec_slurm.h"
 #include "proto.h"
 #include "resources.h"
 #include "script.h"
@@ -67,6 +68,7 @@ void tl_trial_free(tl_trial *t) {
   free(t->error);
   free(t->note);
   free(t->fail);
+  tl_slurm_trial_free(t);
   tl_resources_alloc_free(t->alloc);
   for (int i = 0; i < t->ncsv_cols; i++) free(t->csv_cols[i]);
   free(t->csv_cols);
@@ -342,7 +344,8 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
     tl_engine_script_error(e, why);
     return 1;
   }
-  if (rc == 0) rc = tl_resources_place(e, t, &rq, &why) > 0 ? 0 : why ? 1 : 2;
+  if (rc == 0 && e->slurm) rc = tl_slurm_place(e, t, &rq) > 0 ? 0 : 2;
+  else if (rc == 0) rc = tl_resources_place(e, t, &rq, &why) > 0 ? 0 : why ? 1 : 2;
   tl_request_free(&rq);
   if (rc == 2) return 1;
   if (rc == 1) {
@@ -704,6 +707,9 @@ void tl_trial_finish(tl_engine *e, tl_trial *t) {
     free(r);
   } else if (t->ask == TL_ASK_RESTART || t->ask == TL_ASK_RESET) {
     tl_trial_set_status(e, t, TL_PAUSED, "interrupted");
+  } else if (t->lost && !t->fail) { /* slurm: its node died under it; not the trainer's fault */
+    int again = !e->interrupted && !e->script_failed;
+    tl_trial_set_status(e, t, again ? TL_PENDING : TL_PAUSED, again ? t->note : "interrupted");
   } else if (!t->fail && t->exit_status == 0 && t->term_signal == 0) {
     tl_trial_set_status(e, t, TL_TERMINATED, NULL);
     ok = 1;

@@ -3,6 +3,7 @@
 -- experiment table so that a mistake is reported with the file, line and field.
 local dsl = require "tunelua.dsl"
 local resources = require "tunelua.resources"
+local slurm = require "tunelua.slurm"
 
 local type, pairs, ipairs, error, tostring = type, pairs, ipairs, error, tostring
 local setmetatable, getmetatable, pcall, require = setmetatable, getmetatable, pcall, require
@@ -114,13 +115,19 @@ function M.experiment(spec)
     fail("trainer.iteration_time must be seconds >= 0 or a function(config, iteration)")
   end
   e.simulate, e.iteration_time = tr.simulate, it == nil and 1 or it
-  if spec.executor ~= nil and spec.executor ~= "local" and spec.executor ~= "simulate" then
-    fail("executor must be \"local\" or \"simulate\", got %s", tostring(spec.executor))
+  local executor = spec.executor
+  if slurm.is_slurm(executor) then
+    e.slurm, executor = executor, "slurm"
+  elseif executor == "slurm" then
+    e.slurm = slurm.new {}
+  elseif executor ~= nil and executor ~= "local" and executor ~= "simulate" then
+    fail("executor must be \"local\", \"simulate\", \"slurm\" or tune.slurm { ... }, got %s",
+      tostring(executor))
   end
-  if spec.executor == "simulate" and not tr.simulate then
+  if executor == "simulate" and not tr.simulate then
     fail("executor = \"simulate\" needs trainer.simulate = function(config, iteration, state)")
   end
-  e.executor = spec.executor or (tr.cmd == nil and tr.simulate and "simulate") or "local"
+  e.executor = executor or (tr.cmd == nil and tr.simulate and "simulate") or "local"
   local cmd = tr.cmd
   if cmd == nil and tr.simulate then cmd = { "false" } end -- never run: simulated trials only
   if type(cmd) == "string" then cmd = { "/bin/sh", "-c", cmd } end
@@ -282,6 +289,9 @@ function M.share(name, path)
   M.shares[name] = path
   return name
 end
+
+-- tune.slurm { partition =, account =, time =, extra_args =, address = }: the Slurm executor.
+M.slurm = slurm.new
 
 function M.is_experiment(v)
   return getmetatable(v) == Experiment

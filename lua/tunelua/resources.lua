@@ -7,7 +7,7 @@ local sort = table.sort
 
 local M = {}
 
-local fields = { cpu = true, gpu = true, mem = true, custom = true }
+local fields = { cpu = true, gpu = true, mem = true, custom = true, nodes = true }
 local units = { K = 1, M = 2, G = 3, T = 4, P = 5, E = 6 }
 
 -- Bytes from a number (bytes) or a string "4G", "512M", "1.5 GiB", "800" (powers of 1024, as
@@ -40,7 +40,7 @@ function M.check(res, where)
   end
   for k in pairs(res) do
     if not fields[k] then
-      return nil, format("unknown field '%s.%s' (cpu, gpu, mem, custom)", where, tostring(k))
+      return nil, format("unknown field '%s.%s' (cpu, gpu, mem, custom, nodes)", where, tostring(k))
     end
   end
   local cpu = res.cpu == nil and 1 or res.cpu
@@ -62,6 +62,11 @@ function M.check(res, where)
     if not mem then
       return nil, format("%s.mem must be %s, got %s", where, why, tostring(res.mem))
     end
+  end
+  local nodes = res.nodes == nil and 1 or res.nodes
+  if type(nodes) ~= "number" or nodes < 1 or nodes ~= floor(nodes) or nodes > 1e6 then
+    return nil, format("%s.nodes must be a whole number of nodes >= 1 (the slurm executor), " ..
+      "got %s", where, tostring(res.nodes))
   end
   local custom = {}
   if res.custom ~= nil then
@@ -85,7 +90,7 @@ function M.check(res, where)
       custom[#custom + 1] = res.custom[k]
     end
   end
-  return { cpu = cpu, gpu = gpu, mem = mem, custom = custom }
+  return { cpu = cpu, gpu = gpu, mem = mem, custom = custom, nodes = nodes }
 end
 
 -- Checks the experiment's custom_resources = { name = capacity }; returns "name=capacity"

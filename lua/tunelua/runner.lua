@@ -103,6 +103,8 @@ function R.load(path, over)
       "iteration, state) in the experiment")
   end
   st.simulate = executor == "simulate" and exp.simulate or nil
+  local slurm_set = executor == "slurm" and (exp.slurm or require("tunelua.slurm").new {}) or nil
+  st.executor = executor == "simulate" and "simulate" or slurm_set and "slurm" or "local"
   -- sample one configuration now, so that a broken sample_from is an experiment error
   local dsl = require "tunelua.dsl"
   local okr, rerr = pcall(dsl.resolve, exp.config, rng.new(exp.seed or 0), dsl.grid(exp.config)[1])
@@ -124,6 +126,8 @@ function R.load(path, over)
     ckpt_score = ck.score, ckpt_score_max = score_mode ~= "min", ckpt_timeout_s = ck.timeout_s,
     shared = shared, simulate = st.simulate ~= nil, trial_timeout = exp.trial_timeout,
     custom_resources = exp.custom_resources, resources_fn = type(exp.resources) == "function",
+    slurm = slurm_set ~= nil, slurm_args = slurm_set and require("tunelua.slurm").args(slurm_set),
+    slurm_address = over.address or (slurm_set and slurm_set.address),
   }
 end
 
@@ -195,7 +199,7 @@ local function context(exp, dir, r)
   return {
     metric = exp.metric, mode = exp.mode, space = exp.config, num_samples = exp.num_samples,
     seed = exp.seed, rng = r, trials = trials, now = clock, dir = dir,
-    checkpoint = exp.checkpoint, executor = st.simulate and "simulate" or "local",
+    checkpoint = exp.checkpoint, executor = st.executor,
     stop_trial = stop_trial, fits = fits,
   }
 end
