@@ -17,7 +17,7 @@ OBJ := $(SRC:engine/%.c=$(BUILD)/%.o)
 LUA_SRC := $(wildcard lua/*.lua lua/tunelua/*.lua schedulers/*.lua)
 TESTS := $(wildcard engine/test/test-*.c)
 
-.PHONY: all deps demo test test-c test-lua test-e2e test-python lint install clean check-valgrind \
+.PHONY: all deps demo test test-slurm test-c test-lua test-e2e test-python lint install clean check-valgrind \
   bench-search \
   deps-dev asan test-asan fuzz fuzz-build bench
 
@@ -80,6 +80,14 @@ test-python:
 lint:
 	luacheck -q lua schedulers spec examples
 
+# The slurm executor on a real two-node Slurm cluster on this machine (slurm-wlm, munge; as
+# root): starts it (spec/slurm/cluster.sh), runs spec/slurm, stops it.
+SLURM_DIR ?= /tmp/tunelua-slurm
+test-slurm: tunelua
+	@TUNELUA_SLURM_DIR=$(SLURM_DIR) spec/slurm/cluster.sh start
+	@TUNELUA_SLURM_DIR=$(SLURM_DIR) SLURM_CONF=$(SLURM_DIR)/slurm.conf busted --lua=luajit spec/slurm; \
+	  rc=$$?; TUNELUA_SLURM_DIR=$(SLURM_DIR) spec/slurm/cluster.sh stop; exit $$rc
+
 test: tunelua
 	$(MAKE) test-c
 	$(MAKE) lint
@@ -112,7 +120,7 @@ clean:
 # ---- Sanitizers and fuzzing (engine/README.md, "Fuzzing and sanitizers") ----
 # What `make fuzz` needs beyond DEBIAN_PACKAGES: clang, its libFuzzer/ASan runtimes and
 # llvm-symbolizer (stack traces with file:line).
-DEBIAN_DEV_PACKAGES := clang libclang-rt-dev llvm
+DEBIAN_DEV_PACKAGES := clang libclang-rt-dev llvm slurm-wlm munge
 
 deps-dev:
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(DEBIAN_DEV_PACKAGES)"

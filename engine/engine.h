@@ -142,6 +142,7 @@ typedef struct tl_engine {
   int interrupted;      /* 1 after SIGINT/SIGTERM, 2 after the second */
   int script_failed;
   char *script_error;
+  const char *fatal_kind; /* what stopped the experiment when not a Lua error ("slurm") */
   int finished;
   double started;       /* loop clock at start */
   double wall_started;

@@ -48,7 +48,7 @@ typedef struct tl_srun {
 static const char wrapper[] =
     "m=$1 x=$2 s=$3; shift 3\n"
     "if [ ! -f \"$m\" ]; then\n"
-    "  echo \"tunelua: the experiment directory is not visible on node ${SLURMD_NODENAME:-?}: \"\\\n"
+    "  echo \"tunelua: the experiment directory is not visible on node ${SLURMD_NODENAME:-?}:\" \\\n"
     "    \"$m is missing there; put --dir on a filesystem that every node mounts\" >&2\n"
     "  exit 97\n"
     "fi\n"
@@ -382,11 +382,50 @@ static void on_srun_exit(uv_process_t *p, int64_t status, int sig) {
                     ? tl_strdup(last)
                     : tl_strfmt("the experiment directory %s is not visible on the Slurm nodes", e->dir);
     tl_trial_fail(e, t, why);
+    if (!e->script_failed) e->fatal_kind = "the Slurm nodes cannot run its trials";
     tl_engine_script_error(e, why); /* takes why: no trial can run there */
     free(last);
   }
   free(code), free(step);
   tl_trial_exited(e, t, status, sig);
+}
+
+/* A trial on several nodes runs one task per node; ranks other than 0 do not connect (the
+ * wrapper unsets TUNELUA_CONNECT) and read what rank 0 gets in its welcome from the variables
+ * of the clients' by-hand mode: TUNELUA_PARAMS, TUNELUA_RESTORE, TUNELUA_SHARED. */
+static char **rank_env(tl_engine *e, tl_trial *t, char **env) {
+  int n = 0;
+  while (env[n]) n++;
+  char **v = tl_xcalloc((size_t)n + 4, sizeof *v);
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (!starts(env[i], "TUNELUA_PARAMS=") && !starts(env[i], "TUNELUA_RESTORE=") &&
+        !starts(env[i], "TUNELUA_SHARED="))
+      v[k++] = env[i];
+    else
+      free(env[i]);
+  free(env);
+  char *cfg = tl_json_print(t->config);
+  v[k++] = tl_strfmt("TUNELUA_PARAMS=%s", cfg);
+  free(cfg);
+  const char *restore = tl_trial_latest_checkpoint(t);
+  if (restore) v[k++] = tl_strfmt("TUNELUA_RESTORE=%s", restore);
+  tl_buf b;
+  tl_buf_init(&b);
+  tl_buf_adds(&b, "TUNELUA_SHARED={");
+  for (char **sh = e->shared; sh && *sh; sh++) {
+    char *eq = strchr(*sh, '=');
+    char *name = tl_strfmt("%.*s", (int)(eq - *sh), *sh);
+    if (sh != e->shared) tl_buf_addc(&b, ',');
+    tl_buf_add_json_str(&b, name);
+    tl_buf_addc(&b, ':');
+    tl_buf_add_json_str(&b, eq + 1);
+    free(name);
+  }
+  tl_buf_addc(&b, '}');
+  v[k++] = tl_strdup(b.data);
+  tl_buf_free(&b);
+  return v;
 }
 
 int tl_slurm_spawn(tl_engine *e, tl_trial *t, char **err) {
@@ -420,6 +459,7 @@ int tl_slurm_spawn(tl_engine *e, tl_trial *t, char **err) {
                               r->step_file, e->cmd);
   free(name);
   char **env = tl_exec_env(e, t);
+  if (rq.nodes > 1) env = rank_env(e, t, env);
   uv_stdio_container_t stdio[3] = {{.flags = UV_INHERIT_FD, .data.fd = fd_in},
                                    {.flags = UV_INHERIT_FD, .data.fd = fd_out},
                                    {.flags = UV_INHERIT_FD, .data.fd = fd_err}};

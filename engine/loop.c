@@ -38,7 +38,8 @@ void tl_engine_script_error(tl_engine *e, char *err) {
   e->script_failed = 1;
   e->script_error = err;
   tl_console_message(e, "tunelua: %s, stopping the experiment:\n%s",
-                     e->journal.failed ? "journal failure" : "Lua error", err);
+                     e->journal.failed ? "journal failure" : e->fatal_kind ? e->fatal_kind : "Lua error",
+                     err);
   for (int i = 0; i < e->ntrials; i++)
     if (e->trials[i]->proc && !e->trials[i]->exited) tl_trial_ask(e, e->trials[i], TL_ASK_PAUSE, 0);
   tl_engine_kick(e);
