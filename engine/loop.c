@@ -436,9 +436,9 @@ int tl_engine_run(tl_options *opt) {
     tl_buf_add_json_str(b, opt->exp_path);
     tl_buf_adds(b, ",\"cwd\":");
     tl_buf_add_json_str(b, e->cwd);
-    const char *names[] = {"scheduler", "searcher", "executor"};
-    const char *vals[] = {opt->scheduler, opt->searcher, opt->executor};
-    for (int i = 0; i < 3; i++)
+    const char *names[] = {"scheduler", "searcher", "executor", "address"};
+    const char *vals[] = {opt->scheduler, opt->searcher, opt->executor, opt->address};
+    for (int i = 0; i < 4; i++)
       if (vals[i]) {
         tl_buf_printf(b, ",\"%s\":", names[i]);
         tl_buf_add_json_str(b, vals[i]);

@@ -59,8 +59,8 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
   }
   /* what the first run was given, unless the resume says otherwise */
   static char keep[6][4096];
-  const char *fields[] = {"scheduler", "searcher", "executor", NULL};
-  const char **slots[] = {&opt->scheduler, &opt->searcher, &opt->executor};
+  const char *fields[] = {"scheduler", "searcher", "executor", "address", NULL};
+  const char **slots[] = {&opt->scheduler, &opt->searcher, &opt->executor, &opt->address};
   for (int i = 0; fields[i]; i++)
     if (!*slots[i] && str(ev, fields[i])) {
       snprintf(keep[i], sizeof keep[i], "%s", str(ev, fields[i]));

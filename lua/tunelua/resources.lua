@@ -90,7 +90,8 @@ function M.check(res, where)
       custom[#custom + 1] = res.custom[k]
     end
   end
-  return { cpu = cpu, gpu = gpu, mem = mem, custom = custom, nodes = nodes }
+  -- nodes only when asked for: a one-node request reads as it always did
+  return { cpu = cpu, gpu = gpu, mem = mem, custom = custom, nodes = res.nodes and nodes }
 end
 
 -- Checks the experiment's custom_resources = { name = capacity }; returns "name=capacity"

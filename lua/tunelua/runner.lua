@@ -104,6 +104,11 @@ function R.load(path, over)
   end
   st.simulate = executor == "simulate" and exp.simulate or nil
   local slurm_set = executor == "slurm" and (exp.slurm or require("tunelua.slurm").new {}) or nil
+  if over.address then
+    local host, why = require("tunelua.slurm").parse_address(over.address)
+    if not host then usage_error(format("--address must be %s, got %s", why, over.address)) end
+    if not slurm_set then usage_error("--address is for the slurm executor (--executor slurm)") end
+  end
   st.executor = executor == "simulate" and "simulate" or slurm_set and "slurm" or "local"
   -- sample one configuration now, so that a broken sample_from is an experiment error
   local dsl = require "tunelua.dsl"
