@@ -347,7 +347,7 @@ static void on_srun_exit(uv_process_t *p, int64_t status, int sig) {
   tl_engine *e = p->loop->data;
   uv_close((uv_handle_t *)p, on_closed_free);
   tl_srun *r = t->srun;
-  char *code = read_trimmed(r->exit_file), *step = read_trimmed(r->step_file);
+  char *code = read_trimmed(r->exit_file), *step = read_trimmed(r->step_file), *fatal = NULL;
   if (code) { /* the trainer's own status, not srun's */
     long c = strtol(code, NULL, 10);
     status = c > 128 && c < 160 ? 0 : c;
@@ -375,19 +375,25 @@ static void on_srun_exit(uv_process_t *p, int64_t status, int sig) {
     tl_console_message(e, "trial %s: %s", t->id, why);
     free(why);
   } else if (!step && status == MARKER_EXIT && t->kill_stage == 0) {
+    /* the step's shell said which node (srun's "task 0: Exited with exit code 97" follows) */
     char *p2 = tl_strfmt("%s/stderr.log", t->dir);
-    char *last = tl_last_line(p2, 4096);
+    char *log = tl_read_file(p2, NULL);
     free(p2);
-    char *why = last && strstr(last, "not visible")
-                    ? tl_strdup(last)
-                    : tl_strfmt("the experiment directory %s is not visible on the Slurm nodes", e->dir);
+    char *line = log ? strstr(log, "tunelua: the experiment directory is not visible") : NULL;
+    char *last = line ? tl_strfmt("%.*s", (int)strcspn(line, "\n"), line) : NULL;
+    free(log);
+    char *why = last ? tl_strdup(last)
+                     : tl_strfmt("the experiment directory %s is not visible on the Slurm nodes", e->dir);
     tl_trial_fail(e, t, why);
-    if (!e->script_failed) e->fatal_kind = "the Slurm nodes cannot run its trials";
-    tl_engine_script_error(e, why); /* takes why: no trial can run there */
+    fatal = why;
     free(last);
   }
   free(code), free(step);
   tl_trial_exited(e, t, status, sig);
+  if (fatal) { /* no trial can run there: the experiment stops, after this trial has ended */
+    if (!e->script_failed) e->fatal_kind = "the Slurm nodes cannot run its trials";
+    tl_engine_script_error(e, fatal); /* takes it */
+  }
 }
 
 /* A trial on several nodes runs one task per node; ranks other than 0 do not connect (the
