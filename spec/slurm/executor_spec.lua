@@ -226,6 +226,57 @@ return tune.experiment {
     assert.is_false(res.peer_connected)
   end)
 
+  it("pauses every step on Ctrl-C (exit 3) and resumes them from their checkpoints", function()
+    heal()
+    local path, d = experiment(30, 0.3)
+    local dir = d .. "/run"
+    local h = H.spawn({ path, "--dir", dir, "--quiet" }, { timeout = 120 })
+    assert.truthy(H.wait_for(function()
+      local s = nodes_seen(dir)
+      return (s.n1 or 0) >= 4 and (s.n2 or 0) >= 4
+    end, 30), "no results from both nodes")
+    os.execute("kill -INT " .. h.pid)
+    local code = h.wait(60)
+    assert.are.equal(3, code, H.read(h.stderr))
+    for _, t in ipairs(H.summary(dir).trials) do assert.are.equal("PAUSED", t.status) end
+    -- their steps are gone from the cluster
+    assert.truthy(H.wait_for(function()
+      return H.capture("squeue -h -n tunelua.slurm-spec.00000,tunelua.slurm-spec.00001," ..
+        "tunelua.slurm-spec.00002,tunelua.slurm-spec.00003") == ""
+    end, 15), H.capture("squeue"))
+    local r = H.run({ "resume", dir, "--quiet" }, { timeout = 90 })
+    assert.are.equal(0, r.code, H.describe(r))
+    local journal, s = check_complete(dir, 30)
+    show("Ctrl-C mid-run, then tunelua resume:", journal, s)
+  end)
+
+  it("ends the step of a trainer that ignores the stop decision and SIGTERM", function()
+    heal()
+    local path, d = H.experiment(string.format([[
+local tune = require "tunelua"
+return tune.experiment {
+  trainer = { cmd = { %s }, stop_grace_s = 1 },
+  stop = { training_iteration = 3 },
+  executor = "slurm",
+}
+]], H.lit(H.root .. "/spec/slurm/stubborn.sh")))
+    local dir = d .. "/run"
+    local r = H.run({ path, "--dir", dir, "--quiet" }, { timeout = 60 })
+    assert.are.equal(0, r.code, H.describe(r))
+    local t = H.summary(dir).trials[1]
+    assert.are.equal("TERMINATED", t.status)
+    local step = H.read(dir .. "/trials/00000/stubborn.step"):gsub("%s+$", "")
+    local job = step:match("^(%d+)")
+    assert.truthy(H.wait_for(function()
+      return H.capture("squeue -h -j " .. job .. " 2>/dev/null") == ""
+    end, 15), "job " .. job .. " still there: " .. H.capture("squeue"))
+    -- Slurm sends SIGKILL KillWait (3 s here) after the SIGTERM it ignores
+    assert.truthy(H.wait_for(function()
+      return H.capture("pgrep -f '[s]tubborn.sh'") == ""
+    end, 15), "the stubborn trainer is still running")
+    print(string.format("\nstubborn trainer (step %s): TERMINATED, step gone", step))
+  end)
+
   it("refuses a TCP connection with a wrong token", function()
     heal()
     local path, d = H.experiment(string.format([[
