@@ -277,6 +277,33 @@ return tune.experiment {
     print(string.format("\nstubborn trainer (step %s): TERMINATED, step gone", step))
   end)
 
+  it("runs the C, Lua and shell clients' examples over TCP", function()
+    heal()
+    local cmds = {
+      c = [[{ "sh", "-c", 'cc -O2 -Itrainers/c -o "$TUNELUA_TRIAL_DIR/c_trainer" '
+        .. 'examples/c_trainer.c && exec "$TUNELUA_TRIAL_DIR/c_trainer"' }]],
+      lua = '{ "luajit", "examples/lua_trainer.lua" }',
+      shell = '{ "sh", "examples/shell_trainer.sh" }',
+    }
+    local line = {}
+    for _, client in ipairs { "c", "lua", "shell" } do
+      local path = H.experiment(H.exp_src {
+        name = "slurm-" .. client, cmd = cmds[client],
+        config = "{ lr = 0.05, momentum = 0.5, steps = 5 }",
+        extra = '  metric = "loss", mode = "min", executor = "slurm",\n',
+      })
+      local dir = H.tmpdir() .. "/run"
+      local r = H.run({ path, "--dir", dir, "--quiet" }, { timeout = 60 })
+      assert.are.equal(0, r.code, client .. ": " .. H.describe(r))
+      local t = H.summary(dir).trials[1]
+      assert.are.equal("TERMINATED", t.status, client)
+      assert.are.equal(5, t.iterations, client)
+      local step = H.read(dir .. "/trials/" .. t.id .. "/.slurm/run-1.step")
+      line[#line + 1] = client .. " on " .. step:match("%S+ (%S+)")
+    end
+    print("\nclients over TCP: " .. table.concat(line, ", "))
+  end)
+
   it("refuses a TCP connection with a wrong token", function()
     heal()
     local path, d = H.experiment(string.format([[
