@@ -43,8 +43,10 @@ typedef struct tl_srun {
 
 /* The step's shell: checks the marker, then runs the trainer (rank 0 writes the step file
  * first and its exit status after), so that an srun that ends with no exit status written
- * means the step was lost rather than the trainer failing. Other ranks of a multi-node trial
- * do not talk to the engine. */
+ * means the step was lost rather than the trainer failing. When Slurm ends a step (node
+ * DOWN, time limit, scancel) every process of it gets SIGTERM: the shell then writes no exit
+ * status, whatever the trainer's, since the trainer did not end by itself. Other ranks of a
+ * multi-node trial do not talk to the engine. */
 static const char wrapper[] =
     "m=$1 x=$2 s=$3; shift 3\n"
     "if [ ! -f \"$m\" ]; then\n"
@@ -56,7 +58,10 @@ static const char wrapper[] =
     "  unset TUNELUA_CONNECT; export TUNELUA_RANK=$SLURM_PROCID; exec \"$@\"\n"
     "fi\n"
     "echo \"$SLURM_JOB_ID.$SLURM_STEP_ID ${SLURMD_NODENAME:-?}\" > \"$s\"\n"
-    "\"$@\"; c=$?; echo $c > \"$x\"; exit $c\n";
+    "g=; trap 'g=1' TERM INT HUP\n"
+    "\"$@\"; c=$?\n"
+    "[ -n \"$g\" ] || echo $c > \"$x\"\n"
+    "exit $c\n";
 
 void tl_slurm_configure(tl_engine *e, char **args, char *address) {
   tl_slurm *s = tl_xcalloc(1, sizeof *s);
