@@ -211,6 +211,9 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
     free(e->custom_resources);
     e->custom_resources = NULL;
   }
+  lua_getfield(L, t, "tensorboard");
+  e->tensorboard = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, t, "resources_fn");
   e->resources_fn = lua_toboolean(L, -1);
   lua_pop(L, 2);

@@ -124,6 +124,7 @@ function R.load(path, over)
     ckpt_score = ck.score, ckpt_score_max = score_mode ~= "min", ckpt_timeout_s = ck.timeout_s,
     shared = shared, simulate = st.simulate ~= nil, trial_timeout = exp.trial_timeout,
     custom_resources = exp.custom_resources, resources_fn = type(exp.resources) == "function",
+    tensorboard = exp.logs.tensorboard,
   }
 end
 
