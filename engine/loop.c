@@ -74,13 +74,14 @@ static void finish(tl_engine *e) {
 }
 
 /* Starts trials while resources and max_concurrent allow, asking the scheduler which. */
-/* Trials that a scheduler ended with exp.stop_trial while they were PAUSED or PENDING. */
-static void take_stops(tl_engine *e) {
-  int *idx = NULL, n = 0;
+/* Trials that a scheduler ended with exp.stop_trial while they were PAUSED or PENDING;
+ * returns how many it ended. */
+static int take_stops(tl_engine *e) {
+  int *idx = NULL, n = 0, ended = 0;
   char **why = NULL, *err = NULL;
   if (tl_script_take_stops(e->script, &idx, &why, &n, &err) != 0) {
     tl_engine_script_error(e, err);
-    return;
+    return 0;
   }
   for (int i = 0; i < n; i++) {
     tl_trial *t = idx[i] >= 0 && idx[i] < e->ntrials ? e->trials[idx[i]] : NULL;
@@ -89,11 +90,13 @@ static void take_stops(tl_engine *e) {
       tl_buf_printf(b, ",\"action\":\"stop\",\"by\":\"scheduler\",\"iteration\":%ld", t->iterations);
       tl_journal_end(&e->journal);
       tl_trial_set_status(e, t, TL_TERMINATED, why[i]);
+      ended++;
       if (tl_script_complete(e->script, t->index, 1, &err) != 0) tl_engine_script_error(e, err);
     }
     free(why[i]);
   }
   free(idx), free(why);
+  return ended;
 }
 
 void tl_engine_schedule(tl_engine *e) {
@@ -118,6 +121,9 @@ void tl_engine_schedule(tl_engine *e) {
     }
     if (e->script_failed) break;
     if (idx < 0) {
+      /* choose_trial_to_run may end trials as it gives up (ASHA's unpromoted ones): end them
+       * now, then ask again, rather than finish with them queued */
+      if (!e->script_failed && take_stops(e) > 0) continue;
       nothing = 1;
       if (wait && e->running == 0)
         tl_console_message(e, "tunelua: the searcher waits for results but no trial is running; ending");
