@@ -164,7 +164,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "resume") == 0) return run_main(argc - 2, argv + 2, 1);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
   if (strcmp(cmd, "resources") == 0) return tl_resources_main(argc - 2, argv + 2);
-  if (strcmp(cmd, "__bind") == 0) return tl_bind_main(argc - 2, argv + 2);
   if (strcmp(cmd, "params") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "restore") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
