@@ -123,6 +123,7 @@ int tl_swap_now(tl_engine *e, const char *trigger) {
     tl_console_message(e, "tunelua: %s: the experiment is ending; no hot swap", trigger);
     return -1;
   }
+  uint64_t t0 = uv_hrtime();
   int rc = tl_script_swap_begin(e->script, e->dir, &name, &source, &file, &err);
   if (rc == 0) {
     rc = replay(e, &err);
@@ -156,8 +157,9 @@ int tl_swap_now(tl_engine *e, const char *trigger) {
     tl_buf_printf(b, ",\"results\":%ld", e->results);
     journal_spec(b, file ? NULL : e->opt.scheduler, copy);
     tl_journal_end(&e->journal);
-    tl_console_message(e, "tunelua: hot swap (%s): scheduler %s from %s, %ld results replayed",
-                       trigger, name, source, e->results);
+    tl_console_message(e, "tunelua: hot swap (%s): scheduler %s from %s, %ld results replayed "
+                       "in %.0f ms", trigger, name, source, e->results,
+                       (double)(uv_hrtime() - t0) / 1e6);
     free(copy);
     tl_engine_kick(e);
   }

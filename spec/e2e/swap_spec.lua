@@ -179,4 +179,186 @@ end } }
       end)
     end
   end)
+
+  -- Real trainers, one at a time (x = 0.1 runs first for 6 slow steps): SIGHUP during the
+  -- first trial swaps FIFO for the ASHA of swap.lua, which stops the worse trials after it.
+  describe("SIGHUP with the local executor", function()
+    local function start(swap_src)
+      local src = H.exp_src {
+        cmd = H.sh_trainer("cfgsteps.sh", "6", "0.15"),
+        config = "{ x = tune.grid_search { 0.1, 0.9, 0.8, 0.7 } }",
+        extra = "  metric = 'loss', mode = 'min', max_concurrent = 1,",
+      }
+      local path = H.experiment(src)
+      local dir = H.tmpdir() .. "/run"
+      H.sh("mkdir -p " .. H.quote(dir))
+      H.write(dir .. "/swap.lua", swap_src)
+      local h = H.spawn { path, "--dir", dir, "--quiet" }
+      local function results()
+        local n = 0
+        for _, e in ipairs(H.journal(dir)) do if e.ev == "result" then n = n + 1 end end
+        return n
+      end
+      assert.truthy(H.wait_for(function() return results() >= 1 end, 30))
+      return h, dir
+    end
+
+    it("swaps FIFO for ASHA: running trials go on, later ones are stopped early", function()
+      local h, dir = start([[
+local tune = require "tunelua"
+return { scheduler = tune.schedulers.asha { max_t = 6, grace_period = 1, reduction_factor = 2 } }
+]])
+      h.kill("HUP")
+      assert.are.equal(0, h.wait(60), H.read(h.stderr))
+      local swaps = events(dir, "swap")
+      assert.are.equal(1, #swaps, H.read(h.stderr))
+      assert.are.same({ "asha", "swap.lua", "SIGHUP" }, { swaps[1].scheduler, swaps[1].source,
+        swaps[1].trigger })
+      assert.are.equal(H.read(dir .. "/swap.lua"), H.read(dir .. "/" .. swaps[1].file))
+      assert.truthy(H.read(h.stderr):find("hot swap (SIGHUP): scheduler asha from swap.lua", 1,
+        true))
+      local by = H.trials_by_id(H.summary(dir))
+      assert.are.equal(6, by["00000"].iterations) -- the best ran on to max_t
+      local early = 0
+      for _, id in ipairs { "00001", "00002", "00003" } do
+        assert.are.equal("TERMINATED", by[id].status)
+        if by[id].iterations < 6 then early = early + 1 end
+      end
+      assert.is_true(early >= 2, early)
+    end)
+
+    it("a broken swap.lua: a warning, and the run goes on as FIFO", function()
+      local h, dir = start("return { scheduler = \n")
+      h.kill("HUP")
+      assert.truthy(H.wait_for(function() return #events(dir, "swap_failed") == 1 end, 30))
+      H.write(dir .. "/swap.lua", "return { scheduler = 'nosuch' }\n")
+      h.kill("HUP")
+      assert.truthy(H.wait_for(function() return #events(dir, "swap_failed") == 2 end, 30))
+      assert.are.equal(0, h.wait(60), H.read(h.stderr))
+      local err = H.read(h.stderr)
+      assert.truthy(err:find("hot swap (SIGHUP) failed; the scheduler is unchanged", 1, true), err)
+      assert.truthy(err:find("unknown scheduler 'nosuch'", 1, true), err)
+      assert.are.equal(0, #events(dir, "swap"))
+      for _, t in ipairs(H.summary(dir).trials) do
+        assert.are.equal("TERMINATED", t.status)
+        assert.are.equal(6, t.iterations)
+      end
+    end)
+  end)
+
+  -- resume --scheduler is a swap: journaled, with a copy of the file, and a later resume
+  -- without --scheduler keeps it. Both schedulers raise once (while a flag file exists,
+  -- never in a replay: exp.replaying), which ends the run resumably.
+  it("resume --scheduler FILE replaces the scheduler, and later resumes keep it", function()
+    local tmp = H.tmpdir()
+    local flag1, flag2 = H.write(tmp .. "/flag1", "x"), H.write(tmp .. "/flag2", "x")
+    local fragile = [[{ name = "fragile", setup = function(self, exp) self.exp = exp end,
+    on_result = function(self, t, r)
+      if not self.exp.replaying and t.id == "00001" and r.training_iteration == 10
+        and io.open(%s) then error("fragile fifo") end
+      return "continue"
+    end }]]
+    local path = H.experiment(A.src(fragile:format(H.lit(flag1))))
+    local asha = H.write(tmp .. "/asha2.lua", [[
+local tune = require "tunelua"
+local inner = tune.schedulers.asha { max_t = 27, grace_period = 1, reduction_factor = 3 }
+local live = 0
+local P = setmetatable({ name = "asha2" }, { __index = function(_, k)
+  local f = inner[k]
+  if type(f) ~= "function" then return f end
+  return function(_, ...) return f(inner, ...) end
+end })
+function P:setup(exp) self.exp = exp; inner:setup(exp) end
+function P:on_result(t, r)
+  if not self.exp.replaying then
+    live = live + 1
+    if live == 5 and io.open(]] .. H.lit(flag2) .. [[) then error("fragile asha") end
+  end
+  return inner:on_result(t, r)
+end
+return P
+]])
+    local dir = tmp .. "/run"
+    local r = H.run { path, "--dir", dir, "--seed", "3", "--quiet", "--cpus", "8" }
+    assert.are.equal(1, r.code, H.describe(r))
+    assert.truthy(r.stderr:find("fragile fifo", 1, true))
+    os.remove(flag1)
+    r = H.run { "resume", dir, "--scheduler", asha, "--quiet" }
+    assert.are.equal(1, r.code, H.describe(r))
+    assert.truthy(r.stderr:find("fragile asha", 1, true), r.stderr)
+    local swaps = events(dir, "swap")
+    assert.are.equal(1, #swaps)
+    assert.are.same({ "resume", "--scheduler", "swaps/001.lua" }, { swaps[1].trigger,
+      swaps[1].source, swaps[1].file })
+    assert.are.equal(H.read(asha), H.read(dir .. "/swaps/001.lua"))
+    os.remove(flag2)
+    os.remove(asha) -- the resume reads the copy
+    run { "resume", dir, "--quiet" }
+    assert.are.equal(1, #events(dir, "swap"))
+    -- ASHA decided after the last resume (FIFO never does): trials stopped before 27
+    local journal, last, stops = H.journal(dir), 0, 0
+    for i, e in ipairs(journal) do if e.ev == "resumed" then last = i end end
+    for i = last + 1, #journal do
+      local e = journal[i]
+      if e.ev == "decision" and e.by == "scheduler" and e.iteration < 27 then stops = stops + 1 end
+    end
+    assert.is_true(stops > 0)
+    local s = H.summary(dir)
+    assert.are.equal("done", s.status)
+    local early = 0
+    for _, t in ipairs(s.trials) do if t.iterations < 27 then early = early + 1 end end
+    assert.is_true(early >= 8, early)
+  end)
+
+  -- exp.replaying and exp.warn reach searchers (through the repeater's copy of exp too) and
+  -- schedulers; a resume replays with exp.replaying set, and a repeated warning is printed once.
+  it("exp.replaying and exp.warn for searchers and schedulers, on resume", function()
+    local tmp = H.tmpdir()
+    local flag, log = H.write(tmp .. "/flag", "x"), tmp .. "/log"
+    local src = A.src([[{ name = "fragile", setup = function(self, exp)
+      self.exp = exp
+      exp.warn("scheduler warns")
+    end,
+    on_result = function(self, t, r)
+      if self.exp.replaying then return "stop" end -- ignored: the journal says what happened
+      if t.id == "00003" and r.training_iteration == 5 and io.open(]] .. H.lit(flag) .. [[) then
+        error("fragile")
+      end
+      return "continue"
+    end }]], [[tune.searchers.repeater { ["repeat"] = 2, searcher = setmetatable({
+      name = "logging",
+      setup = function(self, exp)
+        self.exp, self.inner = exp, tune.searchers.random {}
+        self.inner:setup(exp)
+        exp.warn("searcher warns")
+        exp.warn("searcher warns")
+      end,
+      suggest = function(self, id)
+        local f = io.open(]] .. H.lit(log) .. [[, "a")
+        f:write(id, " ", tostring(self.exp.replaying), "\n")
+        f:close()
+        return self.inner:suggest(id)
+      end,
+    }, { __index = function() return function() end end }) }]])
+    local path = H.experiment(src)
+    local dir = tmp .. "/run"
+    local r = H.run { path, "--dir", dir, "--seed", "3", "--quiet", "--cpus", "8" }
+    assert.are.equal(1, r.code, H.describe(r))
+    local _, n = r.stderr:gsub("tunelua: warning: searcher warns", "")
+    assert.are.equal(1, n, r.stderr)
+    assert.truthy(r.stderr:find("tunelua: warning: scheduler warns", 1, true))
+    local first = H.lines(log)
+    assert.is_true(#first >= 2, #first)
+    for _, l in ipairs(first) do assert.truthy(l:match(" false$"), l) end
+    os.remove(flag)
+    run { "resume", dir, "--quiet" }
+    local all = H.lines(log)
+    -- the resume asked the inner searcher again for the first run's trials, replaying
+    for k = #first + 1, #first + #first do
+      assert.truthy(all[k]:match(" true$"), all[k])
+    end
+    -- then for new ones, live
+    assert.truthy(all[#all]:match(" false$"), all[#all])
+    for _, t in ipairs(H.summary(dir).trials) do assert.are.equal(27, t.iterations) end
+  end)
 end)
