@@ -153,6 +153,7 @@ typedef struct tl_engine {
   struct tl_console *console;
   long results;         /* results seen in this run */
   int own_resume;       /* opt.resume was made absolute here (owned) */
+  struct tl_swap *swap; /* SIGHUP hot swap (swap.c; owned) */
 } tl_engine;
 
 double tl_engine_now(tl_engine *e); /* loop clock, seconds */

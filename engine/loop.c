@@ -18,6 +18,7 @@
 #include "resources.h"
 #include "resume.h"
 #include "script.h"
+#include "swap.h"
 #include "trial.h"
 
 static tl_engine *the_engine; /* for the FFI clock; one engine per process */
@@ -70,6 +71,7 @@ static void finish(tl_engine *e) {
   uv_close((uv_handle_t *)&e->tick, on_handle_closed);
   uv_close((uv_handle_t *)&e->kick, on_handle_closed);
   tl_sim_close(e);
+  tl_swap_close(e);
   unlink(e->sock_path);
 }
 
@@ -322,6 +324,7 @@ static void engine_free(tl_engine *e) {
   tl_journal_close(&e->journal);
   tl_console_free(e);
   tl_sim_free(e);
+  tl_swap_free(e);
   for (char **p = e->cmd; p && *p; p++) free(*p);
   for (char **p = e->env; p && *p; p++) free(*p);
   for (char **p = e->shared; p && *p; p++) free(*p);
@@ -457,6 +460,7 @@ int tl_engine_run(tl_options *opt) {
   e->sigint.data = e->sigterm.data = e;
   uv_signal_start(&e->sigint, on_signal, SIGINT);
   uv_signal_start(&e->sigterm, on_signal, SIGTERM);
+  tl_swap_init(e);
   uv_timer_init(&loop, &e->tick);
   e->tick.data = e;
   uv_timer_start(&e->tick, on_tick, 1000, 1000);

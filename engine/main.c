@@ -26,6 +26,8 @@ static const char *usage =
     "                                 a power loss may lose acknowledged results)\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
     "       tunelua resume DIR [options]  continue an interrupted or crashed experiment\n"
+    "                                     (--scheduler X swaps the scheduler: docs/usage.md)\n"
+    "       SIGHUP during a run: hot swap to the scheduler of DIR/swap.lua (docs/usage.md)\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]\n"
     "                                      what trials can have here (hwloc, CUDA runtime)\n"
