@@ -42,7 +42,7 @@ usage: tunelua compare EXPERIMENT.lua --schedulers a,b,... [options]
   --seed S               first seed (the experiment's seed, else 1)
   --budget N | Ns|Nm|Nh  per run: N results (trial-iterations) or a time (virtual under
                          simulate); default: each run ends as the experiment says
-  --executor local|simulate  (default: the experiment's)
+  --executor local|simulate|slurm  passed to every run (default: the experiment's)
   --target X             the metric value to reach (default: the worst method's median best)
   --jobs J               runs at a time (default: the number of CPUs)
   --dir DIR              where (default ./tunelua_runs/compare-<name>-<time>)
@@ -118,8 +118,8 @@ function M.parse(args)
   if o.seed then o.seed = whole("--seed", o.seed, 0) end
   o.jobs = whole("--jobs", o.jobs or C.tl_ffi_compare_ncpus(), 1)
   if o["max-concurrent"] then whole("--max-concurrent", o["max-concurrent"], 0) end
-  if o.executor and o.executor ~= "local" and o.executor ~= "simulate" then
-    fail("--executor " .. o.executor .. " is not available (local or simulate)")
+  if o.executor and not o.executor:match("^[%w_]+$") then
+    fail("--executor " .. o.executor .. ": local, simulate or slurm")
   end
   if o.budget then
     local b, why = budget.parse(o.budget)
@@ -187,8 +187,10 @@ local function resolve(exp, kind, name)
       tostring(obj):gsub("^[^:]*:%d+: ", ""), kind, name:gsub("%.lua$", ""):match("[^/]+$"), kind,
       name:gsub("%.lua$", ""):match("[^/]+$")))
   end
-  if type(obj) ~= "table" or type(obj[needs]) ~= "function" then
-    fail(format("'%s' is not a %s (it has no %s)", name, kind, needs))
+  if type(obj) ~= "table" or type(obj[needs]) ~= "function"
+    or (kind == "scheduler" and obj.suggest ~= nil) then
+    fail(format("'%s' is not a %s (%s)", name, kind, kind == "scheduler" and obj.suggest
+      and "it is a searcher: use --searchers" or "it has no " .. needs))
   end
   return (name:gsub("%.lua$", ""):match("[^/]+$"))
 end

@@ -45,7 +45,9 @@ local function mean_sd(list)
   if n == 1 then return m, 0 end
   local ss = 0
   for _, v in ipairs(list) do ss = ss + (v - m) ^ 2 end
-  return m, sqrt(ss / (n - 1))
+  local sd = sqrt(ss / (n - 1))
+  if sd < 1e-12 * math.abs(m) then sd = 0 end -- rounding of equal values
+  return m, sd
 end
 
 -- The median of list where missing values (nil, as a count `missing`) rank last: nil when
