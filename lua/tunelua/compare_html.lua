@@ -96,7 +96,7 @@ details { margin-top: 12px; }
   }
   function ticksLog(lo, hi) {
     var out = [], a = Math.floor(Math.log10(lo)), z = Math.ceil(Math.log10(hi));
-    var mults = z - a > 4 ? [1] : z - a > 2 ? [1, 3] : [1, 2, 5];
+    var span = Math.log10(hi / lo), mults = span > 4 ? [1] : span > 2 ? [1, 3] : [1, 2, 5];
     for (var e = a; e <= z; e++) mults.forEach(function (m) {
       var v = m * Math.pow(10, e);
       if (v >= lo * 0.999 && v <= hi * 1.001) out.push(+v.toPrecision(6));
