@@ -177,6 +177,33 @@ describe("tunelua compare", function()
     end
   end)
 
+  it("a wall-clock budget with real processes ends each run soon after it", function()
+    local path = H.experiment(([[
+local tune = require "tunelua"
+return tune.experiment {
+  trainer = { cmd = { "/bin/sh", "-c",
+    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
+  config = { x = tune.uniform(0, 1) }, num_samples = 50, max_concurrent = 2,
+  metric = "loss", mode = "min",
+}
+]]):format(H.bin))
+    local out = H.tmpdir() .. "/cmp"
+    local r = H.run { "compare", path, "--schedulers", "fifo", "--repeat", "2", "--jobs", "2",
+      "--budget", "1s", "--dir", out }
+    assert.are.equal(0, r.code, H.describe(r))
+    assert.is_true(r.secs < 15, tostring(r.secs))
+    local doc = H.json(out .. "/compare.json")
+    assert.are.equal("seconds", doc.time_unit)
+    for _, run in ipairs(doc.runs) do
+      assert.is_true(run.ok, run.label)
+      assert.is_true(run.results >= 2 and run.time_used <= 1, run.label)
+      assert.is_true(run.wall_s < 10, run.label .. ": " .. run.wall_s)
+      for _, t in ipairs(H.summary(out .. "/" .. run.dir).trials) do
+        assert.are.equal("TERMINATED", t.status, run.label .. " " .. t.id)
+      end
+    end
+  end)
+
   it("reports a failing combination and still compares the others (exit 1)", function()
     local d = H.tmpdir()
     local crash = H.write(d .. "/crash.lua", [[
