@@ -89,6 +89,23 @@ TL_EXPORT int tl_ffi_compare_wait(double timeout_s, int *pid, int *code) {
 
 TL_EXPORT int tl_ffi_compare_signal(int pid, int sig) { return kill((pid_t)pid, sig); }
 
+/* SIGINT and SIGTERM only set a flag that the run loop reads (tl_ffi_compare_stopping): the
+ * runs, in the same process group, get a terminal's Ctrl-C themselves and stop resumably;
+ * compare then reports what they left. */
+static volatile sig_atomic_t stopping;
+static void on_stop_signal(int sig) { stopping = sig; }
+
+TL_EXPORT void tl_ffi_compare_catch_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+TL_EXPORT int tl_ffi_compare_stopping(void) { return stopping; }
+
 TL_EXPORT double tl_ffi_compare_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

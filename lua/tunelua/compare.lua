@@ -17,6 +17,8 @@ int tl_ffi_compare_spawn(const char **argv, const char **env_add, const char *lo
                          const char **err);
 int tl_ffi_compare_wait(double timeout_s, int *pid, int *code);
 int tl_ffi_compare_signal(int pid, int sig);
+void tl_ffi_compare_catch_signals(void);
+int tl_ffi_compare_stopping(void);
 double tl_ffi_compare_now(void);
 int tl_ffi_compare_ncpus(void);
 int tl_ffi_compare_self(char *buf, int len);
@@ -50,7 +52,7 @@ usage: tunelua compare EXPERIMENT.lua --schedulers a,b,... [options]
   --lua-dir DIR          development: load lua/ and schedulers/ from DIR (runs too)
   --quiet                no progress lines
 exit status: 0 every run ended, 1 some run failed (the others are still reported), 2 bad
-experiment or command line
+experiment or command line, 3 interrupted (the runs that ended are reported)
 ]]
 
 local function fail(msg)
@@ -242,8 +244,11 @@ end
 
 -- Runs the list of runs, at most o.jobs at a time; fills run.code, run.wall_s, run.error.
 -- A run under a time budget with real processes gets SIGTERM once well past it (exit 3,
--- which counts as ended by the budget).
+-- which counts as ended by the budget). After SIGINT or SIGTERM nothing new starts, the
+-- running runs are sent SIGTERM (a terminal's Ctrl-C reached them already) and awaited;
+-- runs never started are marked so. Returns the signal number, or 0.
 local function execute(o, runs, progress)
+  C.tl_ffi_compare_catch_signals()
   local self = self_path()
   local env = { "TUNELUA_BUDGET=" .. (o.budget or "") }
   local cenv = cstrings(env)
@@ -251,7 +256,17 @@ local function execute(o, runs, progress)
   local running, nrun, next_i, done = {}, 0, 1, 0
   local limit = o.budget_spec and o.budget_spec.time and o.executor_kind ~= "simulate"
     and o.budget_spec.time * 1.1 + 5 or nil
+  local forwarded = false
   while done < #runs do
+    if C.tl_ffi_compare_stopping() ~= 0 and not forwarded then
+      forwarded = true
+      for i = next_i, #runs do
+        runs[i].code, runs[i].error, runs[i].wall_s = -1, "not started: compare was interrupted", 0
+      end
+      done = done + #runs - next_i + 1
+      next_i = #runs + 1
+      for p in pairs(running) do C.tl_ffi_compare_signal(p, 15) end
+    end
     while nrun < o.jobs and next_i <= #runs do
       local run = runs[next_i]
       next_i = next_i + 1
@@ -294,6 +309,7 @@ local function execute(o, runs, progress)
       end
     end
   end
+  return C.tl_ffi_compare_stopping()
 end
 
 -- What a run left: its result series from the journal, cut at the budget.
@@ -420,7 +436,7 @@ function M.compare(o)
       #methods, o["repeat"], #runs, math.min(o.jobs, #runs), dir))
   end
   local t0 = C.tl_ffi_compare_now()
-  execute(o, runs, not quiet and C.isatty(2) == 1)
+  local signal = execute(o, runs, not quiet and C.isatty(2) == 1)
   local wall = C.tl_ffi_compare_now() - t0
 
   local failed = 0
@@ -455,6 +471,11 @@ function M.compare(o)
   report.write_json(study, dir .. "/compare.json")
   report.write_html(study, dir .. "/compare.html")
   io.stdout:write(format("wrote %s/compare.json and %s/compare.html\n", dir, dir))
+  if signal ~= 0 then
+    stderr:write("tunelua compare: interrupted; the table covers the runs that ended (each " ..
+      "interrupted run can be continued with tunelua resume DIR)\n")
+    return 3
+  end
   return failed > 0 and 1 or 0
 end
 

@@ -204,6 +204,41 @@ return tune.experiment {
     end
   end)
 
+  it("SIGTERM: stops the runs (resumable), starts no more, reports what ended (exit 3)", function()
+    local path = H.experiment(([[
+local tune = require "tunelua"
+return tune.experiment {
+  trainer = { cmd = { "/bin/sh", "-c",
+    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
+  config = { x = tune.uniform(0, 1) }, num_samples = 2, max_concurrent = 2,
+  metric = "loss", mode = "min",
+}
+]]):format(H.bin))
+    local out = H.tmpdir() .. "/cmp"
+    local h = H.spawn { "compare", path, "--schedulers", "fifo", "--repeat", "3", "--jobs", "2",
+      "--dir", out }
+    assert.truthy(H.wait_for(function()
+      local n = tonumber(H.capture("cat " .. H.quote(out) .. "/fifo-random-r*/journal.jsonl " ..
+        "2>/dev/null | grep -c '\"ev\":\"result\"'"))
+      return n and n >= 6
+    end, 20))
+    h.kill("TERM")
+    local rc = h.wait(30)
+    assert.are.equal(3, rc, H.read(h.stderr))
+    local doc = H.json(out .. "/compare.json")
+    local by = {}
+    for _, run in ipairs(doc.runs) do by[run.label] = run end
+    for _, k in ipairs { "1", "2" } do
+      local run = by["fifo-random-r" .. k]
+      assert.are.equal(3, run.exit)
+      assert.is_true(run.ok and run.results > 0, run.label)
+      assert.are.equal("interrupted", H.summary(out .. "/" .. run.dir).status)
+    end
+    assert.is_false(by["fifo-random-r3"].ok)
+    assert.truthy(by["fifo-random-r3"].error:find("not started", 1, true))
+    assert.truthy(H.read(h.stderr):find("interrupted", 1, true))
+  end)
+
   it("reports a failing combination and still compares the others (exit 1)", function()
     local d = H.tmpdir()
     local crash = H.write(d .. "/crash.lua", [[
