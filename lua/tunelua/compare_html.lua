@@ -23,8 +23,9 @@ svg text { font: 12px system-ui, sans-serif; fill: #333; }
 svg .grid { stroke: #e6e6e6; }
 svg .axis { stroke: #888; }
 table { border-collapse: collapse; margin-top: 8px; }
-th, td { padding: 3px 10px; white-space: nowrap; text-align: right; border-bottom: 1px solid #eee; }
-th { background: #f5f5f7; font-weight: 600; }
+th, td { padding: 3px 10px; text-align: right; border-bottom: 1px solid #eee; }
+th { background: #f5f5f7; font-weight: 600; vertical-align: bottom; }
+td { white-space: nowrap; }
 td:first-child, th:first-child { text-align: left; }
 .sw { display: inline-block; width: 12px; height: 12px; border-radius: 2px;
   vertical-align: -1px; margin-right: 6px; }
@@ -232,7 +233,7 @@ details { margin-top: 12px; }
   }
   function esc(s) { return String(s).replace(/[&<>"]/g, function (c) {
     return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; }); }
-  table("methods", ["method", "runs", "best " + esc(D.metric) + " (mean \u00b1 sd)", "median",
+  table("methods", ["method", "runs", "best " + esc(D.metric) + "<br>mean \u00b1 sd", "median",
     "best@" + D.common_results, "iters to target", "time to target", "reached", "iters used", "trials", "wall s"],
     D.methods.map(function (m, i) {
       return ['<span class="sw" style="background:' + COLORS[i % COLORS.length] + '"></span>' + esc(m.label),
