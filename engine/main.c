@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare.h"
 #include "engine.h"
 #include "report.h"
 #include "resources.h"
@@ -28,6 +29,8 @@ static const char *usage =
     "       tunelua resume DIR [options]  continue an interrupted or crashed experiment\n"
     "                                     (--scheduler X swaps the scheduler: docs/usage.md)\n"
     "       SIGHUP during a run: hot swap to the scheduler of DIR/swap.lua (docs/usage.md)\n"
+    "       tunelua compare EXPERIMENT.lua --schedulers a,b [options]  schedulers and searchers\n"
+    "                                      side by side (tunelua compare --help)\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]\n"
     "                                      what trials can have here (hwloc, CUDA runtime)\n"
@@ -166,13 +169,14 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "resume") == 0) return run_main(argc - 2, argv + 2, 1);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
   if (strcmp(cmd, "resources") == 0) return tl_resources_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "compare") == 0) return tl_compare_main(argc - 2, argv + 2);
   if (strcmp(cmd, "params") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "restore") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "shared") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
-      strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
+      strcmp(cmd, "plot") == 0) {
     fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);
     return TL_EXIT_USAGE;
   }

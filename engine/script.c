@@ -568,3 +568,35 @@ int tl_script_swap_finish(tl_script *s, int ok, char **err) {
   lua_pushboolean(s->L, ok);
   return call(s, "swap_finish", 1, 0, err);
 }
+
+/* A command written in Lua (`tunelua compare`): require(module).main(args) in a fresh state
+ * with the embedded runtime (or lua_dir's). main prints its own messages and returns the exit
+ * code; an error it raises is a bug, reported with its traceback (exit 1). */
+int tl_script_main(const char *module, const char *lua_dir, int argc, char **argv) {
+  char *err = NULL;
+  tl_script *s = tl_script_new(lua_dir, &err);
+  if (!s) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    return 1;
+  }
+  lua_State *L = s->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->traceback);
+  int handler = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  int rc = lua_pcall(L, 1, 1, handler);
+  if (rc == 0) {
+    lua_getfield(L, -1, "main");
+    lua_createtable(L, argc, 0);
+    for (int i = 0; i < argc; i++) lua_pushstring(L, argv[i]), lua_rawseti(L, -2, i + 1);
+    rc = lua_pcall(L, 1, 1, handler);
+  }
+  int code = 1;
+  if (rc != 0)
+    fprintf(stderr, "tunelua: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua error");
+  else
+    code = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  tl_script_free(s);
+  return code;
+}

@@ -56,5 +56,8 @@ int tl_script_complete(tl_script *s, int index, int ok, char **err);
  * the trial fails), -1 on a Lua error. */
 struct tl_request;
 int tl_script_resources(tl_script *s, int index, struct tl_request *rq, char **err);
+/* Runs require(module).main(argv as a list) in a fresh Lua state (a command written in Lua,
+ * such as `tunelua compare`); returns the exit code main returns. */
+int tl_script_main(const char *module, const char *lua_dir, int argc, char **argv);
 
 #endif

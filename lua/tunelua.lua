@@ -45,6 +45,7 @@ local fields = {
   stop = true, scheduler = true, searcher = true, max_failures = true, max_concurrent = true,
   checkpoint = true, seed = true, executor = true, trial_timeout = true, custom_resources = true,
   logs = true,
+  budget = true, schedulers = true, searchers = true,
 }
 local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true,
   reuse = true, simulate = true, iteration_time = true }
@@ -269,6 +270,27 @@ function M.experiment(spec)
     fail("logs.tensorboard must be a boolean, got %s", tostring(logs.tensorboard))
   end
   e.logs = { tensorboard = logs.tensorboard ~= false }
+  if spec.budget ~= nil then
+    local b, bwhy = require("tunelua.budget").check(spec.budget)
+    if not b then fail("%s", bwhy) end
+    e.budget = b
+  end
+  -- named variants, chosen by name with --scheduler / --searcher and `tunelua compare`
+  for kind, needs in pairs { schedulers = "on_result", searchers = "suggest" } do
+    local v = spec[kind] or {}
+    if type(v) ~= "table" then
+      fail("%s must be a table of name = tune.%s.<name> { ... }", kind, kind)
+    end
+    for k, obj in pairs(v) do
+      if type(k) ~= "string" or not k:match("^[%w_.-]+$") then
+        fail("%s: the name %s must be letters, digits, '_', '-' or '.'", kind, tostring(k))
+      end
+      if type(obj) ~= "table" or type(obj[needs]) ~= "function" then
+        fail("%s.%s must be made by tune.%s.<name> { ... }", kind, k, kind)
+      end
+    end
+    e[kind] = v
+  end
   e.shared = M.shares
   M.shares = {}
   return e

@@ -96,9 +96,19 @@ function R.load(path, over)
   if not tune.is_experiment(exp) then
     usage_error(path .. ": the file must return tune.experiment { ... }")
   end
-  if over.scheduler then exp.scheduler = load_component("scheduler", over.scheduler) end
+  if over.scheduler then
+    exp.scheduler = exp.schedulers[over.scheduler] or load_component("scheduler", over.scheduler)
+  end
+  if over.searcher then
+    exp.searcher = exp.searchers[over.searcher] or load_component("searcher", over.searcher)
+  end
   st.spec = over.scheduler -- what a SIGHUP without DIR/swap.lua reads again
-  if over.searcher then exp.searcher = load_component("searcher", over.searcher) end
+  local env_budget = os.getenv("TUNELUA_BUDGET")
+  if env_budget and env_budget ~= "" then
+    local b, why = require("tunelua.budget").parse(env_budget)
+    if not b then usage_error("TUNELUA_BUDGET: " .. why) end
+    exp.budget = b
+  end
   exp.scheduler = exp.scheduler or require("schedulers.fifo")({})
   exp.searcher = exp.searcher or require("schedulers.random")({})
   exp.name = exp.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub("[^%w_.-]", "_")
@@ -271,6 +281,7 @@ function R.start(dir)
   st.q_result, st.q_complete = search.on_result, search.on_trial_complete
   st.stop = exp.stop
   st.exhausted = false
+  st.budget = exp.budget and require("tunelua.budget").tracker(exp.budget, clock)
   st.root = root
   st.sim, st.sim_rng = {}, {}
 end
@@ -282,6 +293,7 @@ function View:__tostring() return "trial " .. self.id end
 -- The next trial to start: the scheduler's choice, else a new configuration from the searcher.
 -- Returns its index (1-based) or nil, "wait" when the searcher waits, and the number of trials.
 function R.next()
+  if st.budget and st.budget.spent then return nil, nil, #trials end
   local t = st.choose()
   local static = st.exp.resources
   if t == nil and not st.exhausted and type(static) == "table" and fits_ffi
@@ -360,6 +372,14 @@ function R.on_result(index)
   local r = t.last_result
   t.iteration = r.training_iteration
   local action = stop_rule(t, r)
+  if st.budget and st.budget:result() and not action then
+    action = "stop" -- the budget is spent: the waiting trials end too, nothing new starts
+    for _, v in ipairs(trials) do
+      if (v.status == "PENDING" or v.status == "PAUSED") and not R.replaying then
+        st.stops[#st.stops + 1] = { v.index, "the experiment's budget is spent" }
+      end
+    end
+  end
   local by_rule = action ~= nil
   local source, checkpoint = nil, false
   if not action then
