@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "report.h"
 #include "resources.h"
+#include "status.h"
 
 static const char *usage =
     "usage: tunelua EXPERIMENT.lua [options]        same as `tunelua run`\n"
@@ -26,6 +27,8 @@ static const char *usage =
     "                                 a power loss may lose acknowledged results)\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
     "       tunelua resume DIR [options]  continue an interrupted or crashed experiment\n"
+    "       tunelua status DIR [--json]   trials, states, best result; running or not\n"
+    "       tunelua summary DIR [--json]  every trial by metric; the best trial and its config\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]\n"
     "                                      what trials can have here (hwloc, CUDA runtime)\n"
@@ -170,8 +173,9 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "shared") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
-  if (strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
-      strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
+  if (strcmp(cmd, "status") == 0) return tl_status_main(argc - 2, argv + 2, 0);
+  if (strcmp(cmd, "summary") == 0) return tl_status_main(argc - 2, argv + 2, 1);
+  if (strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
     fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);
     return TL_EXIT_USAGE;
   }

@@ -78,7 +78,8 @@ describe("e2e: the live table on a terminal", function()
     assert.is_truthy(header:find("%f[%w]lr%f[%W]") and header:find("%f[%w]x$"), header)
     -- the first row of the top section is the best trial, with its metric
     local top = find_line(seen, "^top ")
-    assert.is_truthy(top:find("^top%s+" .. best_id .. "%s+%u+%s+%d+%s+"), top .. " / best " .. best_id)
+    assert.is_truthy(top:find("^top%s+" .. best_id .. "%s+%u+%s+%d+%s+"),
+      top .. " / best " .. best_id)
     local shown = tonumber(top:match("^top%s+%d+%s+%u+%s+%d+%s+(%S+)"))
     assert.is_true(math.abs(tonumber(best_v) - shown) <= 1e-3 * math.abs(shown),
       top .. " / " .. best_v)
