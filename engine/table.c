@@ -136,10 +136,12 @@ int tl_table_render(const tl_table *t, tl_buf *out, int width) {
   int shown = 0, used = 0;
   for (int c = 0; c < t->ncols; c++) {
     const tl_column *col = &t->cols[c];
-    int cw = (int)strlen(header(t, col));
+    /* cells are cut at maxw, headers only beyond 16 (learning_rate stays whole) */
+    int hw = (int)strlen(header(t, col)), cw = 0;
     for (int r = 0; r < col->ncells; r++)
       if (col->cells[r] && (int)strlen(col->cells[r]) > cw) cw = (int)strlen(col->cells[r]);
     if (col->maxw > 0 && cw > col->maxw) cw = col->maxw;
+    if (hw > cw) cw = col->maxw > 0 && hw > 16 ? (cw > 16 ? cw : 16) : hw;
     if (cw < 1) cw = 1;
     int need = used + (c ? 2 : 0) + cw;
     /* the fixed columns are always shown (the line is cut); config ones only when they fit */
