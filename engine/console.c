@@ -16,11 +16,11 @@
 
 typedef struct tl_console {
   int tty;
-  int drawn;          /* lines of the live block on screen */
-  double last_plain;  /* loop clock of the last plain line */
-  double interval;    /* seconds between plain lines */
-  tl_buf frame;       /* the live block last drawn (plain text), redrawn after a message */
-  tl_buf out;         /* what one redraw writes, escapes included (reused) */
+  int drawn;         /* lines of the live block on screen */
+  double last_plain; /* loop clock of the last plain line */
+  double interval;   /* seconds between plain lines */
+  tl_buf frame;      /* the live block last drawn (plain text), redrawn after a message */
+  tl_buf out;        /* what one redraw writes, escapes included (reused) */
 } tl_console;
 
 /* The terminal's size, asked at every redraw so that a resized window is followed; COLUMNS
@@ -90,7 +90,8 @@ static void add_best(tl_engine *e, tl_buf *b) {
 
 static void add_counts(tl_engine *e, tl_buf *b) {
   double el = tl_engine_now(e) - e->started;
-  tl_buf_printf(b, "%.0fs | %d running, %d pending, %d paused, %d terminated, %d error | %g/%g CPUs",
+  tl_buf_printf(b,
+                "%.0fs | %d running, %d pending, %d paused, %d terminated, %d error | %g/%g CPUs",
                 el, e->counts[TL_RUNNING], e->counts[TL_PENDING], e->counts[TL_PAUSED],
                 e->counts[TL_TERMINATED], e->counts[TL_ERROR], e->cpus_used, e->cpus_total);
   double gu, mu, mt;
@@ -152,7 +153,8 @@ static void table_row(tl_engine *e, tl_table *tb, const char *label, tl_trial *t
   snprintf(cell, sizeof cell, "%ld", t->iterations);
   tl_table_set(tb, r, 3, cell);
   if (e->metric) {
-    const cJSON *m = t->last_result ? cJSON_GetObjectItemCaseSensitive(t->last_result, e->metric) : NULL;
+    const cJSON *m =
+        t->last_result ? cJSON_GetObjectItemCaseSensitive(t->last_result, e->metric) : NULL;
     tl_table_fmt(m, cell, sizeof cell);
     tl_table_set(tb, r, 4, cell);
   }
@@ -170,8 +172,9 @@ static void build_frame(tl_engine *e, tl_console *c, int w, int h) {
   char el[32], size[32], size2[32];
   tl_fmt_duration(tl_engine_now(e) - e->started, el, sizeof el);
   size_t start = b->len;
-  tl_buf_printf(b, "== %s | %s | %d trials: %d running, %d pending, %d paused, %d terminated, %d error"
-                   " | %ld results",
+  tl_buf_printf(b,
+                "== %s | %s | %d trials: %d running, %d pending, %d paused, %d terminated, %d error"
+                " | %ld results",
                 e->name, el, e->ntrials, e->counts[TL_RUNNING], e->counts[TL_PENDING],
                 e->counts[TL_PAUSED], e->counts[TL_TERMINATED], e->counts[TL_ERROR], e->results);
   cut_line(b, start, width);
@@ -252,7 +255,8 @@ static void json_progress(tl_engine *e, tl_buf *b, double now) {
   tl_resources_usage(e, &gu, &mu, &mt);
   tl_buf_adds(b, "{\"ev\":\"progress\",\"elapsed_s\":");
   tl_buf_add_num(b, floor((now - e->started) * 1000) / 1000);
-  for (int s = 0; s < 5; s++) tl_buf_printf(b, ",\"%s\":%d", tl_status_name((tl_status)s), e->counts[s]);
+  for (int s = 0; s < 5; s++)
+    tl_buf_printf(b, ",\"%s\":%d", tl_status_name((tl_status)s), e->counts[s]);
   tl_buf_printf(b, ",\"trials\":%d,\"results\":%ld,\"cpus_used\":", e->ntrials, e->results);
   tl_buf_add_num(b, e->cpus_used);
   tl_buf_adds(b, ",\"cpus\":");
@@ -358,7 +362,9 @@ void tl_console_finish(tl_engine *e, const char *status) {
       tl_trial *t = order[i];
       int r = tl_table_row(&tb);
       char cell[64];
-      const cJSON *m = t->last_result && e->metric ? cJSON_GetObjectItemCaseSensitive(t->last_result, e->metric) : NULL;
+      const cJSON *m = t->last_result && e->metric
+                           ? cJSON_GetObjectItemCaseSensitive(t->last_result, e->metric)
+                           : NULL;
       tl_table_set(&tb, r, 0, t->id);
       tl_table_set(&tb, r, 1, tl_status_name(t->status));
       snprintf(cell, sizeof cell, "%ld", t->iterations);
@@ -384,8 +390,10 @@ void tl_console_finish(tl_engine *e, const char *status) {
     tl_buf_adds(&b, "{\"ev\":\"end\",\"status\":");
     tl_buf_add_json_str(&b, status);
     tl_buf_adds(&b, ",\"best_trial\":");
-    if (best >= 0) tl_buf_add_json_str(&b, e->trials[best]->id);
-    else tl_buf_adds(&b, "null");
+    if (best >= 0)
+      tl_buf_add_json_str(&b, e->trials[best]->id);
+    else
+      tl_buf_adds(&b, "null");
     tl_buf_adds(&b, ",\"dir\":");
     tl_buf_add_json_str(&b, e->dir);
     tl_buf_adds(&b, "}");
@@ -397,7 +405,8 @@ void tl_console_finish(tl_engine *e, const char *status) {
            t->iterations, cfg);
     free(cfg);
   } else {
-    printf("No trial reported %s.\n", e->metric ? e->metric : "a metric (set metric= in the experiment)");
+    printf("No trial reported %s.\n",
+           e->metric ? e->metric : "a metric (set metric= in the experiment)");
   }
   if (!e->opt.json) printf("Results in %s\n", e->dir);
   tl_buf_free(&b);

@@ -17,8 +17,8 @@
 
 /* ---- the engine's lock file ---- */
 
-static int lock_fd = -1;     /* one engine per process */
-static char *lock_path;      /* absolute, owned while locked */
+static int lock_fd = -1; /* one engine per process */
+static char *lock_path;  /* absolute, owned while locked */
 
 int tl_status_lock(const char *dir, char **err) {
   if (lock_fd >= 0) return 0;
@@ -34,24 +34,30 @@ int tl_status_lock(const char *dir, char **err) {
   /* `tunelua status` holds a shared lock for an instant: try for half a second */
   int ok = 0;
   for (int i = 0; i < 50 && !ok; i++) {
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) ok = 1;
-    else if (errno == EWOULDBLOCK || errno == EINTR) usleep(10000);
-    else break;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      ok = 1;
+    else if (errno == EWOULDBLOCK || errno == EINTR)
+      usleep(10000);
+    else
+      break;
   }
   if (!ok) {
     char pid[32] = "?";
     ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
     pid[n > 0 ? n : 1] = 0;
     pid[strcspn(pid, "\n")] = 0;
-    *err = tl_strfmt("%s is in use by another tunelua engine (pid %s); wait for it to end or "
-                     "stop it first", dir, pid);
+    *err = tl_strfmt(
+        "%s is in use by another tunelua engine (pid %s); wait for it to end or "
+        "stop it first",
+        dir, pid);
     close(fd);
     free(path);
     return -1;
   }
   char pid[32];
   int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) { /* the lock still works */ }
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) { /* the lock still works */
+  }
   lock_fd = fd;
   lock_path = path;
   return 0;
@@ -79,8 +85,10 @@ static int engine_alive(const char *dir, long *pid, int *left) {
   buf[n > 0 ? n : 0] = 0;
   *pid = atol(buf);
   int alive = 0;
-  if (flock(fd, LOCK_SH | LOCK_NB) == 0) flock(fd, LOCK_UN), *left = 1;
-  else alive = errno == EWOULDBLOCK;
+  if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+    flock(fd, LOCK_UN), *left = 1;
+  else
+    alive = errno == EWOULDBLOCK;
   close(fd);
   return alive;
 }
@@ -88,19 +96,21 @@ static int engine_alive(const char *dir, long *pid, int *left) {
 /* ---- the experiment's state: summary.json brought up to date from the journal ---- */
 
 typedef struct {
-  char *dir;        /* absolute */
-  cJSON *doc;       /* summary.json (or a skeleton), updated in place */
-  cJSON *trials;    /* its "trials" array */
-  cJSON **idx;      /* the trial objects in order, for lookups */
+  char *dir;     /* absolute */
+  cJSON *doc;    /* summary.json (or a skeleton), updated in place */
+  cJSON *trials; /* its "trials" array */
+  cJSON **idx;   /* the trial objects in order, for lookups */
   int n, cap;
-  double mtime;     /* of summary.json, Unix seconds; -inf when there is none */
+  double mtime; /* of summary.json, Unix seconds; -inf when there is none */
   const char *metric;
-  int mode;         /* 1 max, -1 min, 0 none */
+  int mode; /* 1 max, -1 min, 0 none */
 } view;
 
 static void put(cJSON *obj, const char *key, cJSON *val) {
-  if (cJSON_GetObjectItemCaseSensitive(obj, key)) cJSON_ReplaceItemInObjectCaseSensitive(obj, key, val);
-  else cJSON_AddItemToObject(obj, key, val);
+  if (cJSON_GetObjectItemCaseSensitive(obj, key))
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, val);
+  else
+    cJSON_AddItemToObject(obj, key, val);
 }
 
 static const char *str_of(const cJSON *o, const char *key) {
@@ -125,7 +135,8 @@ static void index_add(view *v, cJSON *t) {
 static cJSON *find(view *v, const char *id) {
   char *end;
   long i = strtol(id, &end, 10);
-  if (*id && !*end && i >= 0 && i < v->n && strcmp(str_of(v->idx[i], "id"), id) == 0) return v->idx[i];
+  if (*id && !*end && i >= 0 && i < v->n && strcmp(str_of(v->idx[i], "id"), id) == 0)
+    return v->idx[i];
   for (int k = 0; k < v->n; k++)
     if (strcmp(str_of(v->idx[k], "id"), id) == 0) return v->idx[k];
   return NULL;
@@ -194,7 +205,8 @@ static void apply(view *v, const cJSON *ev) {
   } else if (strcmp(kind, "result") == 0) {
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(ev, "result");
     if (!cJSON_IsObject(r)) return;
-    put(t, "iterations", cJSON_CreateNumber(num_of(r, "training_iteration", num_of(t, "iterations", 0))));
+    put(t, "iterations",
+        cJSON_CreateNumber(num_of(r, "training_iteration", num_of(t, "iterations", 0))));
     put(t, "last_result", cJSON_Duplicate(r, 1));
     double x, b;
     if (metric_of(v, r, &x) &&
@@ -206,7 +218,9 @@ static void apply(view *v, const cJSON *ev) {
   } else if (strcmp(kind, "checkpoint") == 0) {
     const char *p = str_of(ev, "path");
     size_t n = strlen(v->dir);
-    if (p) put(t, "checkpoint", cJSON_CreateString(strncmp(p, v->dir, n) == 0 && p[n] == '/' ? p + n + 1 : p));
+    if (p)
+      put(t, "checkpoint",
+          cJSON_CreateString(strncmp(p, v->dir, n) == 0 && p[n] == '/' ? p + n + 1 : p));
   }
 }
 
@@ -261,7 +275,8 @@ static void apply_journal(view *v) {
   char *text = journal_tail(path, cutoff, &len);
   free(path);
   if (!text) return;
-  for (char *line = text, *nl; (nl = memchr(line, '\n', len - (size_t)(line - text))); line = nl + 1) {
+  for (char *line = text, *nl; (nl = memchr(line, '\n', len - (size_t)(line - text)));
+       line = nl + 1) {
     if (line_time(line, nl) < cutoff) continue; /* summary.json has it */
     cJSON *ev = cJSON_ParseWithLength(line, (size_t)(nl - line));
     if (ev) apply(v, ev);
@@ -279,7 +294,8 @@ static int is_dir(const char *p) {
 static int load(view *v, const char *cmd, const char *dir) {
   memset(v, 0, sizeof *v);
   if (!is_dir(dir)) {
-    fprintf(stderr, "tunelua %s: %s: %s\n", cmd, dir, access(dir, F_OK) == 0 ? "not a directory" : "no such directory");
+    fprintf(stderr, "tunelua %s: %s: %s\n", cmd, dir,
+            access(dir, F_OK) == 0 ? "not a directory" : "no such directory");
     return TL_EXIT_USAGE;
   }
   v->dir = realpath(dir, NULL);
@@ -295,8 +311,10 @@ static int load(view *v, const char *cmd, const char *dir) {
   int has_journal = access(jour, R_OK) == 0;
   free(text);
   if (!cJSON_IsObject(v->doc) && !has_journal) {
-    fprintf(stderr, "tunelua %s: %s is not an experiment directory (no summary.json or "
-                    "journal.jsonl in it)\n", cmd, dir);
+    fprintf(stderr,
+            "tunelua %s: %s is not an experiment directory (no summary.json or "
+            "journal.jsonl in it)\n",
+            cmd, dir);
     free(sum), free(jour);
     cJSON_Delete(v->doc);
     v->doc = NULL;
@@ -348,7 +366,7 @@ typedef struct {
   double elapsed, age;
   int counts[5];
   double results;
-  int best;           /* index into v->idx, -1 none */
+  int best; /* index into v->idx, -1 none */
   double best_value;
 } facts;
 
@@ -401,17 +419,20 @@ static void print_header(view *v, facts *f, const char *given) {
   else if (strcmp(f->engine, "gone") == 0) {
     char who[48] = "";
     if (f->pid) snprintf(who, sizeof who, " (pid %ld)", f->pid);
-    printf("status      interrupted: the engine%s is gone without finishing (killed or crashed); "
-           "`tunelua resume %s` continues it\n", who, given);
-  }
-  else if (strcmp(f->status, "done") == 0)
+    printf(
+        "status      interrupted: the engine%s is gone without finishing (killed or crashed); "
+        "`tunelua resume %s` continues it\n",
+        who, given);
+  } else if (strcmp(f->status, "done") == 0)
     printf("status      done, %s elapsed\n", el);
   else
     printf("status      %s, %s elapsed; `tunelua resume %s` continues it\n", f->status, el, given);
-  printf("trials      %d: %d running, %d pending, %d paused, %d terminated, %d error; %.0f results\n",
-         v->n, f->counts[1], f->counts[0], f->counts[2], f->counts[3], f->counts[4], f->results);
+  printf(
+      "trials      %d: %d running, %d pending, %d paused, %d terminated, %d error; %.0f results\n",
+      v->n, f->counts[1], f->counts[0], f->counts[2], f->counts[3], f->counts[4], f->results);
   if (f->best < 0) {
-    printf("best        %s\n", v->metric ? "none yet" : "no metric (set metric= in the experiment)");
+    printf("best        %s\n",
+           v->metric ? "none yet" : "no metric (set metric= in the experiment)");
     return;
   }
   cJSON *t = v->idx[f->best];
@@ -468,7 +489,9 @@ static void print_table(view *v, cJSON **order, int n, int limit, const char *gi
     snprintf(cell, sizeof cell, "%.0f", num_of(t, "iterations", 0));
     tl_table_set(&tb, r, 2, cell);
     const cJSON *last = cJSON_GetObjectItemCaseSensitive(t, "last_result");
-    tl_table_fmt(v->metric && cJSON_IsObject(last) ? cJSON_GetObjectItemCaseSensitive(last, v->metric) : NULL,
+    tl_table_fmt(v->metric && cJSON_IsObject(last)
+                     ? cJSON_GetObjectItemCaseSensitive(last, v->metric)
+                     : NULL,
                  cell, sizeof cell);
     tl_table_set(&tb, r, 3, cell);
     snprintf(cell, sizeof cell, "%.0f", num_of(t, "failures", 0));
@@ -486,7 +509,8 @@ static void print_table(view *v, cJSON **order, int n, int limit, const char *gi
   tl_buf_free(&b);
   tl_table_free(&tb);
   if (show < n) printf("... and %d more (tunelua summary %s lists them all)\n", n - show, given);
-  if (left_out) printf("(%d config columns left out to fit the terminal; --json has them all)\n", left_out);
+  if (left_out)
+    printf("(%d config columns left out to fit the terminal; --json has them all)\n", left_out);
 }
 
 static void print_text(view *v, facts *f, int summary, const char *given) {
@@ -525,16 +549,22 @@ static void print_json(view *v, facts *f, int summary) {
   cJSON_AddStringToObject(o, "dir", v->dir);
   const char *name = str_of(v->doc, "name");
   cJSON_AddItemToObject(o, "name", name ? cJSON_CreateString(name) : cJSON_CreateNull());
-  cJSON_AddItemToObject(o, "metric", v->metric ? cJSON_CreateString(v->metric) : cJSON_CreateNull());
-  cJSON_AddItemToObject(o, "mode", v->mode ? cJSON_CreateString(v->mode < 0 ? "min" : "max") : cJSON_CreateNull());
+  cJSON_AddItemToObject(o, "metric",
+                        v->metric ? cJSON_CreateString(v->metric) : cJSON_CreateNull());
+  cJSON_AddItemToObject(
+      o, "mode", v->mode ? cJSON_CreateString(v->mode < 0 ? "min" : "max") : cJSON_CreateNull());
   const cJSON *seed = cJSON_GetObjectItemCaseSensitive(v->doc, "seed");
-  cJSON_AddItemToObject(o, "seed", cJSON_IsNumber(seed) ? cJSON_CreateNumber(seed->valuedouble) : cJSON_CreateNull());
+  cJSON_AddItemToObject(
+      o, "seed", cJSON_IsNumber(seed) ? cJSON_CreateNumber(seed->valuedouble) : cJSON_CreateNull());
   cJSON_AddStringToObject(o, "status", f->status);
   cJSON *eng = cJSON_AddObjectToObject(o, "engine");
   cJSON_AddStringToObject(eng, "state", f->engine);
-  cJSON_AddItemToObject(eng, "pid", f->pid ? cJSON_CreateNumber((double)f->pid) : cJSON_CreateNull());
+  cJSON_AddItemToObject(eng, "pid",
+                        f->pid ? cJSON_CreateNumber((double)f->pid) : cJSON_CreateNull());
   cJSON_AddNumberToObject(o, "elapsed_s", floor(f->elapsed * 1000) / 1000);
-  cJSON_AddItemToObject(o, "summary_age_s", f->age >= 0 ? cJSON_CreateNumber(floor(f->age * 1000) / 1000) : cJSON_CreateNull());
+  cJSON_AddItemToObject(
+      o, "summary_age_s",
+      f->age >= 0 ? cJSON_CreateNumber(floor(f->age * 1000) / 1000) : cJSON_CreateNull());
   cJSON *counts = cJSON_AddObjectToObject(o, "counts");
   for (int s = 0; s < 5; s++) cJSON_AddNumberToObject(counts, state_names[s], f->counts[s]);
   cJSON_AddNumberToObject(o, "trials_total", v->n);
@@ -546,7 +576,8 @@ static void print_json(view *v, facts *f, int summary) {
     cJSON_AddStringToObject(best, "trial", str_of(t, "id"));
     cJSON_AddNumberToObject(best, "value", f->best_value);
     cJSON_AddNumberToObject(best, "iteration", num_of(t, "iterations", 0));
-    cJSON_AddItemToObject(best, "config", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(t, "config"), 1));
+    cJSON_AddItemToObject(best, "config",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(t, "config"), 1));
   } else {
     cJSON_AddNullToObject(o, "best_trial");
     cJSON_AddNullToObject(o, "best");
@@ -565,8 +596,10 @@ static void print_json(view *v, facts *f, int summary) {
       cJSON_AddItemToObject(out, common[k], x ? cJSON_Duplicate(x, 1) : cJSON_CreateNull());
       if (k == 3) {
         double m;
-        cJSON_AddItemToObject(out, "metric", metric_of(v, cJSON_GetObjectItemCaseSensitive(t, "last_result"), &m)
-                                                  ? cJSON_CreateNumber(m) : cJSON_CreateNull());
+        cJSON_AddItemToObject(out, "metric",
+                              metric_of(v, cJSON_GetObjectItemCaseSensitive(t, "last_result"), &m)
+                                  ? cJSON_CreateNumber(m)
+                                  : cJSON_CreateNull());
       }
     }
     for (int k = 0; summary && k < 4; k++) {
@@ -586,11 +619,14 @@ int tl_status_main(int argc, char **argv, int summary) {
   const char *cmd = summary ? "summary" : "status", *dir = NULL;
   int json = 0;
   for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--json") == 0) json = 1;
+    if (strcmp(argv[i], "--json") == 0)
+      json = 1;
     else if (strncmp(argv[i], "--", 2) == 0 || dir) {
-      fprintf(stderr, "tunelua %s: unexpected argument %s (usage: tunelua %s DIR [--json])\n", cmd, argv[i], cmd);
+      fprintf(stderr, "tunelua %s: unexpected argument %s (usage: tunelua %s DIR [--json])\n", cmd,
+              argv[i], cmd);
       return TL_EXIT_USAGE;
-    } else dir = argv[i];
+    } else
+      dir = argv[i];
   }
   if (!dir) {
     fprintf(stderr, "tunelua %s: which experiment? (usage: tunelua %s DIR [--json])\n", cmd, cmd);
@@ -601,8 +637,10 @@ int tl_status_main(int argc, char **argv, int summary) {
   if (rc != 0) return rc;
   facts f;
   gather(&v, &f);
-  if (json) print_json(&v, &f, summary);
-  else print_text(&v, &f, summary, dir);
+  if (json)
+    print_json(&v, &f, summary);
+  else
+    print_text(&v, &f, summary, dir);
   view_free(&v);
   fflush(stdout);
   return 0;

@@ -50,8 +50,10 @@ void tl_table_fmt(const cJSON *v, char *out, size_t n) {
     snprintf(out, n, "-");
   } else if (cJSON_IsNumber(v)) {
     double d = v->valuedouble;
-    if (d == floor(d) && fabs(d) < 1e9) snprintf(out, n, "%.0f", d);
-    else snprintf(out, n, "%.4g", d);
+    if (d == floor(d) && fabs(d) < 1e9)
+      snprintf(out, n, "%.0f", d);
+    else
+      snprintf(out, n, "%.4g", d);
   } else if (cJSON_IsString(v)) {
     snprintf(out, n, "%s", v->valuestring);
   } else if (cJSON_IsBool(v)) {
@@ -169,9 +171,12 @@ int tl_table_render(const tl_table *t, tl_buf *out, int width) {
 void tl_fmt_duration(double secs, char *out, size_t n) {
   if (!(secs >= 0)) secs = 0;
   long s = (long)secs;
-  if (s < 60) snprintf(out, n, "%lds", s);
-  else if (s < 3600) snprintf(out, n, "%ldm%02lds", s / 60, s % 60);
-  else snprintf(out, n, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  if (s < 60)
+    snprintf(out, n, "%lds", s);
+  else if (s < 3600)
+    snprintf(out, n, "%ldm%02lds", s / 60, s % 60);
+  else
+    snprintf(out, n, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
 }
 
 void tl_fmt_size(double bytes, char *out, size_t n) {

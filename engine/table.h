@@ -9,11 +9,11 @@
 #include "util.h"
 
 typedef struct tl_column {
-  char *key;      /* header text, or the flattened config key ("optim/lr") (owned) */
-  int is_config;  /* header abbreviated to the key's last part when that is unambiguous */
-  int right;      /* right-aligned (numbers) */
-  int maxw;       /* widest the column may get, 0: no cap */
-  char **cells;   /* per row, owned; NULL is empty */
+  char *key;     /* header text, or the flattened config key ("optim/lr") (owned) */
+  int is_config; /* header abbreviated to the key's last part when that is unambiguous */
+  int right;     /* right-aligned (numbers) */
+  int maxw;      /* widest the column may get, 0: no cap */
+  char **cells;  /* per row, owned; NULL is empty */
   int ncells;
 } tl_column;
 
