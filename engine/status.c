@@ -197,9 +197,16 @@ static void apply(view *v, const cJSON *ev) {
   if (!t) return;
   if (strcmp(kind, "status") == 0) {
     const char *s = str_of(ev, "status"), *reason = str_of(ev, "reason");
+    double failures = num_of(ev, "failures", num_of(t, "failures", 0));
     if (s) put(t, "status", cJSON_CreateString(s));
     put(t, "iterations", cJSON_CreateNumber(num_of(ev, "iteration", num_of(t, "iterations", 0))));
-    put(t, "failures", cJSON_CreateNumber(num_of(ev, "failures", num_of(t, "failures", 0))));
+    if (reason && failures > num_of(t, "failures", 0)) { /* a new failure: "WHY; retry 1 of 2" */
+      const char *retry = strstr(reason, "; retry ");
+      char *why = tl_strfmt("%.*s", retry ? (int)(retry - reason) : (int)strlen(reason), reason);
+      put(t, "error", cJSON_CreateString(why));
+      free(why);
+    }
+    put(t, "failures", cJSON_CreateNumber(failures));
     if (s && strcmp(s, "ERROR") == 0 && reason) put(t, "error", cJSON_CreateString(reason));
     if (s && strcmp(s, "TERMINATED") == 0) put(t, "error", cJSON_CreateNull());
   } else if (strcmp(kind, "result") == 0) {

@@ -182,14 +182,17 @@ describe("e2e: status and summary of a finished experiment", function()
   local dir
   setup(function()
     dir = H.tmpdir() .. "/run"
+    -- trial 00003 (x = 0.1) fails each time: it ends ERROR after its retry
+    local cmd = 'if [ "$TUNELUA_TRIAL_ID" = 00003 ]; then echo boom >&2; exit 7; fi; exec sh '
+      .. H.trainers .. "/cfgsteps.sh 3 0"
     local exp = H.experiment(H.exp_src {
       name = "e2e-done",
-      cmd = H.sh_trainer("cfgsteps.sh", "3", "0"),
-      config = "{ x = tune.grid_search { 0.5, 0.25, 0.75 }, opt = { kind = 'sgd' } }",
-      extra = [[  metric = "loss", mode = "min", seed = 5,]],
+      cmd = H.lit(cmd),
+      config = "{ x = tune.grid_search { 0.5, 0.25, 0.75, 0.1 }, opt = { kind = 'sgd' } }",
+      extra = [[  metric = "loss", mode = "min", seed = 5, max_failures = 1,]],
     })
     local r = H.run { exp, "--dir", dir, "--cpus", "2", "--quiet" }
-    assert.are.equal(0, r.code, H.describe(r))
+    assert.are.equal(1, r.code, H.describe(r))
   end)
   teardown(H.cleanup)
 
@@ -202,11 +205,18 @@ describe("e2e: status and summary of a finished experiment", function()
     assert.are.equal(H.null, s.engine.pid)
     assert.are.equal(5, s.seed)
     assert.are.equal(3, s.counts.TERMINATED)
+    assert.are.equal(1, s.counts.ERROR)
     assert.are.equal(9, s.results)
     assert.are.equal(sum.best_trial, s.best_trial)
     assert.are.equal(0.25, s.best.config.x)
     assert.is_true(math.abs(s.best.value - (0.25 + 1 / 3)) < 1e-6, tostring(s.best.value))
     assert.are.equal(3, s.best.iteration)
+    local failed = s.trials[4]
+    assert.are.equal("00003", failed.id)
+    assert.are.equal("ERROR", failed.status)
+    assert.are.equal(2, failed.failures)
+    assert.are.equal(H.null, failed.metric)
+    assert.are.equal("trainer exited with code 7; last stderr line: boom", failed.error)
     assert.is_falsy(H.exists(dir .. "/engine.lock"))
   end)
 
@@ -216,33 +226,40 @@ describe("e2e: status and summary of a finished experiment", function()
     local xs = {}
     for _, t in ipairs(s.trials) do
       xs[#xs + 1] = t.config.x
-      assert.are.equal("table", type(t.last_result))
-      assert.are.equal("table", type(t.best_result))
       assert.are.equal("trials/" .. t.id, t.dir)
-      assert.are.equal(t.metric, t.last_result.loss)
+      if t.status == "TERMINATED" then
+        assert.are.equal("table", type(t.last_result))
+        assert.are.equal("table", type(t.best_result))
+        assert.are.equal(t.metric, t.last_result.loss)
+      end
     end
-    assert.are.same({ 0.25, 0.5, 0.75 }, xs)
+    assert.are.same({ 0.25, 0.5, 0.75, 0.1 }, xs)
   end)
 
-  it("summary: the final table by metric, the best trial and its config", function()
+  it("summary: the final table by metric, the errors, the best trial and its config", function()
     local r = H.run({ "summary", dir }, { no_wrap = true })
     assert.are.equal(0, r.code, H.describe(r))
     local out = r.stdout
     assert.is_truthy(out:find("status      done, %d+s elapsed"), out)
+    assert.is_truthy(out:find("trials      4: 0 running, 0 pending, 0 paused, 3 terminated, "
+      .. "1 error; 9 results", 1, true), out)
     local header = out:match("\n(trial%s+status%s+iter%s+loss[^\n]*)")
     assert.is_truthy(header and header:find("%f[%w]x%f[%W]") and header:find("kind"), out)
     local order = {}
-    for x in out:gmatch("\n%d%d%d%d%d%s+TERMINATED%s+3%s+%S+%s+0%s+sgd%s+(%S+)") do
-      order[#order + 1] = tonumber(x)
+    for st, x in out:gmatch("\n%d%d%d%d%d%s+(%u+)%s+%d+%s+%S+%s+%d%s+sgd%s+(%S+)") do
+      order[#order + 1] = st .. " " .. x
     end
-    assert.are.same({ 0.25, 0.5, 0.75 }, order, out)
+    assert.are.same({ "TERMINATED 0.25", "TERMINATED 0.5", "TERMINATED 0.75", "ERROR 0.1" }, order,
+      out)
+    assert.is_truthy(out:find("\nerrors:\n  00003: trainer exited with code 7; last stderr line: "
+      .. "boom\n", 1, true), out)
     local best = H.summary(dir).best_trial
     assert.is_truthy(out:find("Best trial " .. best
       .. " (TERMINATED): loss=0.583333 after 3 iterations", 1, true), out)
     assert.is_truthy(out:find('config {"opt":{"kind":"sgd"},"x":0.25}', 1, true), out)
   end)
 
-  it("works from the journal alone when summary.json is missing", function()
+  it("reads the same trials from the journal alone when summary.json is missing", function()
     local copy = H.tmpdir() .. "/copy"
     os.execute("cp -r " .. H.quote(dir) .. " " .. H.quote(copy) .. " && rm "
       .. H.quote(copy .. "/summary.json"))
@@ -250,8 +267,53 @@ describe("e2e: status and summary of a finished experiment", function()
     check_schema(s)
     assert.are.equal("done", s.status)
     assert.are.equal("e2e-done", s.name)
-    assert.are.equal(3, s.counts.TERMINATED)
+    assert.are.equal(5, s.seed)
     assert.are.equal(9, s.results)
+    local want = H.summary(dir).trials
+    assert.are.equal(#want, #s.trials)
+    for i, t in ipairs(s.trials) do
+      for _, k in ipairs { "id", "status", "iterations", "failures", "error", "config" } do
+        assert.are.same(want[i][k], t[k], t.id .. " " .. k)
+      end
+    end
+  end)
+end)
+
+describe("e2e: status of an experiment with many trials", function()
+  local dir
+  setup(function()
+    dir = H.tmpdir() .. "/run"
+    local exp = H.experiment([[
+local tune = require "tunelua"
+return tune.experiment {
+  name = "e2e-many",
+  trainer = { simulate = function(c, it) return { loss = c.x }, it >= 2 end },
+  config = { x = tune.uniform(0, 1) },
+  num_samples = 25, metric = "loss", mode = "min", seed = 2,
+}
+]])
+    local r = H.run { exp, "--dir", dir, "--quiet" }
+    assert.are.equal(0, r.code, H.describe(r))
+  end)
+  teardown(H.cleanup)
+
+  it("status shows 20 trials and says how many more; summary shows all, best first", function()
+    local function rows(out)
+      local list = {}
+      for id, v in out:gmatch("\n(%d%d%d%d%d)%s+TERMINATED%s+2%s+(%S+)") do
+        list[#list + 1] = { id = id, v = tonumber(v) }
+      end
+      return list
+    end
+    local r = status(dir)
+    assert.are.equal(20, #rows(r.stdout), r.stdout)
+    assert.is_truthy(r.stdout:find("\n... and 5 more (tunelua summary " .. dir
+      .. " lists them all)\n", 1, true), r.stdout)
+    r = H.run({ "summary", dir }, { no_wrap = true })
+    local all = rows(r.stdout)
+    assert.are.equal(25, #all, r.stdout)
+    for i = 2, #all do assert.is_true(all[i - 1].v <= all[i].v, r.stdout) end
+    assert.are.equal(H.summary(dir).best_trial, all[1].id)
   end)
 end)
 
