@@ -297,6 +297,8 @@ static int is_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static void view_free(view *v);
+
 /* Reads DIR into v; 0, or an exit code after a message. */
 static int load(view *v, const char *cmd, const char *dir) {
   memset(v, 0, sizeof *v);
@@ -323,8 +325,7 @@ static int load(view *v, const char *cmd, const char *dir) {
             "journal.jsonl in it)\n",
             cmd, dir);
     free(sum), free(jour);
-    cJSON_Delete(v->doc);
-    v->doc = NULL;
+    view_free(v);
     return TL_EXIT_USAGE;
   }
   free(sum), free(jour);
