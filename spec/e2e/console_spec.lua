@@ -145,10 +145,13 @@ describe("e2e: progress when stdout is not a terminal", function()
     local dir = H.tmpdir() .. "/run"
     local exp = H.experiment(H.exp_src {
       name = "e2e-json", cmd = H.sh_trainer("cfgsteps.sh", "6", "0.3"),
+      trainer_extra = "resources = { cpu = 1, gpu = 0.5 }",
       config = "{ x = tune.uniform(0, 1) }",
       extra = [[  num_samples = 2, metric = "loss", mode = "min",]],
     })
-    local r = H.run { exp, "--dir", dir, "--cpus", "2", "--json" }
+    -- two fake cards: the two trials share one (0.5 each)
+    local r = H.run({ exp, "--dir", dir, "--cpus", "2", "--json" },
+      { env = { TUNELUA_FAKE_GPUS = "2" } })
     assert.are.equal(0, r.code, H.describe(r))
     local progress, last = {}, nil
     for line in r.stdout:gmatch("[^\n]+") do
@@ -158,17 +161,23 @@ describe("e2e: progress when stdout is not a terminal", function()
     end
     assert.are.equal("end", last.ev)
     assert.is_true(#progress >= 1, r.stdout)
+    local most_gpus = 0
     for _, p in ipairs(progress) do
       for _, k in ipairs { "elapsed_s", "PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR",
         "trials", "results", "cpus_used", "cpus", "gpus_used", "gpus", "mem_used", "mem" } do
         assert.are.equal("number", type(p[k]), k .. " in " .. r.stdout)
       end
       assert.are.equal(2, p.cpus)
+      assert.are.equal(2, p.gpus)
+      assert.are.equal(p.RUNNING * 0.5, p.gpus_used)
+      assert.are.equal(p.RUNNING, p.cpus_used)
+      most_gpus = math.max(most_gpus, p.gpus_used)
       assert.are.equal(p.trials, p.PENDING + p.RUNNING + p.PAUSED + p.TERMINATED + p.ERROR)
       if p.best_trial ~= H.null then
         assert.are.equal("number", type(p.best))
         assert.are.equal("number", type(p.best_iteration))
       end
     end
+    assert.are.equal(1, most_gpus, r.stdout)
   end)
 end)
