@@ -3,10 +3,17 @@
 DURATION_S seconds) run twice in one go, with --quiet (the floor) and with the live table
 on a pseudo-terminal of COLS x ROWS (a reader drains it). Figures: the engine's own CPU
 per result (utime+stime of the engine, trainers excluded) of each, the difference, and the
-number of redraws. Not part of bench/run.sh; run it alone: bench/console_cost.py."""
+number of redraws. Not part of bench/run.sh; run it alone: bench/console_cost.py.
+
+With --callgrind (valgrind's instruction counts: exact, the same on a busy machine) it runs
+the live-table case once under callgrind and prints the instructions per redraw
+(tl_console_tick, inclusive, over the ticks) against the instructions per result
+(tl_proto_line, inclusive: parse, journal, files, scheduler, reply)."""
 import json
 import os
 import pty
+import re
+import sys
 import struct
 import subprocess
 import termios
@@ -36,14 +43,14 @@ return tune.experiment {
 """
 
 
-def once(reporter, tty):
+def once(reporter, tty, wrap=()):
     d = workdir("console")
     try:
         exp = os.path.join(d, "exp.lua")
         with open(exp, "w") as f:
             f.write(EXP % (json.dumps(reporter), DURATION_S, TRAINERS))
         run = os.path.join(d, "run")
-        cmd = [TUNELUA, exp, "--dir", run, "--cpus", str(TRAINERS)]
+        cmd = list(wrap) + [TUNELUA, exp, "--dir", run, "--cpus", str(TRAINERS)]
         out, drained, reader = subprocess.DEVNULL, [0, 0], None
         if tty:
             master, slave = pty.openpty()
@@ -79,8 +86,33 @@ def once(reporter, tty):
     return {"us_per_result": cpu / n * 1e6, "results": n, "bytes": drained[0], "redraws": drained[1]}
 
 
+def inclusive(annotated, fn):
+    """Inclusive instructions of fn (engine/FILE.c:fn) in callgrind_annotate --inclusive=yes."""
+    m = re.search(r"^\s*([\d,]+) \([^)]*\)\s+\S+:%s \[" % fn, annotated, re.M)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def callgrind(reporter):
+    out = os.path.join(workdir("console-cg"), "callgrind.out")
+    r = once(reporter, True, ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out])
+    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", out],
+                         capture_output=True, text=True, check=True).stdout
+    os.remove(out)
+    os.rmdir(os.path.dirname(out))
+    tick, line = inclusive(ann, "tl_console_tick"), inclusive(ann, "tl_proto_line")
+    # cursor-ups on the terminal: one per redraw after the first, and the final clear
+    redraws = r["redraws"]
+    emit({"bench": "console", "name": "live table cost (callgrind)",
+          "figure": tick // redraws, "unit": "instructions per redraw (tl_console_tick)",
+          "floor": line // r["results"], "floor_unit": "instructions per result (tl_proto_line)",
+          "ratio": rnd(tick / redraws / (line / r["results"])), "redraws": redraws,
+          "results": r["results"], "console_share": rnd(tick / (tick + line))})
+
+
 def main():
     reporter, _ = build()
+    if "--callgrind" in sys.argv[1:]:
+        return callgrind(reporter)
     quiet, live = [], []
     for _ in range(REPEAT):  # interleaved, so that a change of load hits both alike
         quiet.append(once(reporter, False))
