@@ -165,6 +165,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2, 0);
   if (strcmp(cmd, "resume") == 0) return run_main(argc - 2, argv + 2, 1);
+  if (strcmp(cmd, "status") == 0) return tl_status_main(argc - 2, argv + 2, 0);
+  if (strcmp(cmd, "summary") == 0) return tl_status_main(argc - 2, argv + 2, 1);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
   if (strcmp(cmd, "resources") == 0) return tl_resources_main(argc - 2, argv + 2);
   if (strcmp(cmd, "__bind") == 0) return tl_bind_main(argc - 2, argv + 2);
@@ -173,9 +175,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "shared") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
-  if (strcmp(cmd, "status") == 0) return tl_status_main(argc - 2, argv + 2, 0);
-  if (strcmp(cmd, "summary") == 0) return tl_status_main(argc - 2, argv + 2, 1);
-  if (strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
+  if (strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
+      strcmp(cmd, "plot") == 0 || strcmp(cmd, "compare") == 0) {
     fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);
     return TL_EXIT_USAGE;
   }
