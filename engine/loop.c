@@ -19,6 +19,7 @@
 #include "resume.h"
 #include "script.h"
 #include "swap.h"
+#include "status.h"
 #include "trial.h"
 
 static tl_engine *the_engine; /* for the FFI clock; one engine per process */
@@ -318,6 +319,7 @@ static void make_token(tl_engine *e) {
 }
 
 static void engine_free(tl_engine *e) {
+  tl_status_unlock();
   for (int i = 0; i < e->ntrials; i++) tl_trial_free(e->trials[i]);
   free(e->trials);
   tl_script_free(e->script);
@@ -353,6 +355,12 @@ int tl_engine_run(tl_options *opt) {
   char *err = NULL;
   if (opt->resume) {
     char *was = NULL;
+    /* before the journal is touched: one engine per directory */
+    if (access(opt->resume, F_OK) == 0 && tl_status_lock(opt->resume, &err) != 0) {
+      fprintf(stderr, "tunelua resume: %s\n", err);
+      free(err);
+      goto out;
+    }
     if (tl_resume_prepare(opt, &was, &err) != 0) {
       fprintf(stderr, "tunelua resume: %s\n", err);
       free(err);
@@ -387,6 +395,11 @@ int tl_engine_run(tl_options *opt) {
   }
   tl_resources_detect(e, e->resources_fn || e->gpu_per_trial > 0);
   if (make_dir(e) != 0) goto out;
+  if (tl_status_lock(e->dir, &err) != 0) { /* tunelua status tells a live engine by it */
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    goto out;
+  }
   const char *jerr;
   char *jpath = tl_strfmt("%s/journal.jsonl", e->dir);
   int jrc = tl_journal_open(&e->journal, jpath, &jerr);

@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "report.h"
 #include "resources.h"
+#include "status.h"
 
 static const char *usage =
     "usage: tunelua EXPERIMENT.lua [options]        same as `tunelua run`\n"
@@ -31,6 +32,8 @@ static const char *usage =
     "       SIGHUP during a run: hot swap to the scheduler of DIR/swap.lua (docs/usage.md)\n"
     "       tunelua compare EXPERIMENT.lua --schedulers a,b [options]  schedulers and searchers\n"
     "                                      side by side (tunelua compare --help)\n"
+    "       tunelua status DIR [--json]   trials, states, best result; running or not\n"
+    "       tunelua summary DIR [--json]  every trial by metric; the best trial and its config\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]\n"
     "                                      what trials can have here (hwloc, CUDA runtime)\n"
@@ -167,6 +170,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2, 0);
   if (strcmp(cmd, "resume") == 0) return run_main(argc - 2, argv + 2, 1);
+  if (strcmp(cmd, "status") == 0) return tl_status_main(argc - 2, argv + 2, 0);
+  if (strcmp(cmd, "summary") == 0) return tl_status_main(argc - 2, argv + 2, 1);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
   if (strcmp(cmd, "resources") == 0) return tl_resources_main(argc - 2, argv + 2);
   if (strcmp(cmd, "compare") == 0) return tl_compare_main(argc - 2, argv + 2);

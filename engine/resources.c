@@ -1093,3 +1093,12 @@ int tl_resources_main(int argc, char **argv) {
   free(e->cpu_source), free(e->self_exe), free(custom);
   return 0;
 }
+
+void tl_resources_usage(const tl_engine *e, double *gpus_used, double *mem_used, double *mem_total) {
+  const struct tl_res *r = e->res;
+  *gpus_used = *mem_used = *mem_total = 0;
+  if (!r) return;
+  for (int i = 0; i < r->ngpus; i++) *gpus_used += r->gpus[i].used;
+  *mem_used = r->mem_used;
+  *mem_total = r->mem_total;
+}

@@ -54,4 +54,7 @@ int tl_resources_main(int argc, char **argv);
 /* "4G", "512M", "1.5T", plain bytes: bytes, or -1. Powers of 1024. */
 double tl_parse_size(const char *s);
 
+/* What is in use now, for the console: GPU shares summed over the cards, memory in bytes. */
+void tl_resources_usage(const tl_engine *e, double *gpus_used, double *mem_used, double *mem_total);
+
 #endif
