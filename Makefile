@@ -14,7 +14,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 BUILD := build
 SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
 OBJ := $(SRC:engine/%.c=$(BUILD)/%.o)
-LUA_SRC := $(wildcard lua/*.lua lua/tunelua/*.lua schedulers/*.lua)
+LUA_SRC := $(wildcard lua/*.lua lua/tunelua/*.lua schedulers/*.lua) engine/plot.html
 TESTS := $(wildcard engine/test/test-*.c)
 
 .PHONY: all deps demo test test-c test-lua test-e2e test-python lint install clean check-valgrind \
