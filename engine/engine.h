@@ -91,6 +91,7 @@ typedef struct tl_options {
   int quiet, json;
   int no_fsync;          /* acknowledge results without waiting for the disk */
   const char *resume;    /* tunelua resume DIR */
+  const char *dashboard; /* --dashboard [HOST:]PORT, or NULL */
 } tl_options;
 
 typedef struct tl_engine {
@@ -151,6 +152,7 @@ typedef struct tl_engine {
   struct tl_console *console;
   long results;         /* results seen in this run */
   int own_resume;       /* opt.resume was made absolute here (owned) */
+  struct tl_dashboard *dashboard; /* --dashboard (dashboard.c; owned) */
 } tl_engine;
 
 double tl_engine_now(tl_engine *e); /* loop clock, seconds */

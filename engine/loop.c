@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "dashboard.h"
 #include "engine.h"
 #include "exec_local.h"
 #include "exec_sim.h"
@@ -70,6 +71,7 @@ static void finish(tl_engine *e) {
   uv_close((uv_handle_t *)&e->tick, on_handle_closed);
   uv_close((uv_handle_t *)&e->kick, on_handle_closed);
   tl_sim_close(e);
+  tl_dashboard_close(e);
   unlink(e->sock_path);
 }
 
@@ -315,6 +317,7 @@ static void engine_free(tl_engine *e) {
   tl_script_free(e->script);
   tl_journal_close(&e->journal);
   tl_console_free(e);
+  tl_dashboard_free(e);
   tl_sim_free(e);
   for (char **p = e->cmd; p && *p; p++) free(*p);
   for (char **p = e->env; p && *p; p++) free(*p);
@@ -377,6 +380,11 @@ int tl_engine_run(tl_options *opt) {
     goto out;
   }
   tl_resources_detect(e, e->resources_fn || e->gpu_per_trial > 0);
+  if (opt->dashboard && tl_dashboard_bind(e, opt->dashboard, &err) != 0) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    goto out;
+  }
   if (make_dir(e) != 0) goto out;
   const char *jerr;
   char *jpath = tl_strfmt("%s/journal.jsonl", e->dir);
@@ -459,6 +467,7 @@ int tl_engine_run(tl_options *opt) {
   e->kick_ready = 1;
   if (e->simulate) tl_sim_init(e);
   tl_console_start(e);
+  tl_dashboard_start(e);
   if (e->opt.resume) tl_resume_running(e);
   tl_engine_kick(e);
   uv_run(&loop, UV_RUN_DEFAULT);
