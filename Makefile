@@ -111,8 +111,9 @@ clean:
 
 # ---- Sanitizers and fuzzing (engine/README.md, "Fuzzing and sanitizers") ----
 # What `make fuzz` needs beyond DEBIAN_PACKAGES: clang, its libFuzzer/ASan runtimes and
-# llvm-symbolizer (stack traces with file:line).
-DEBIAN_DEV_PACKAGES := clang libclang-rt-dev llvm
+# llvm-symbolizer (stack traces with file:line); chromium renders the HTML report and the
+# dashboard in the specs (pending without it).
+DEBIAN_DEV_PACKAGES := clang libclang-rt-dev llvm chromium
 
 deps-dev:
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(DEBIAN_DEV_PACKAGES)"
