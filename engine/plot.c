@@ -38,6 +38,7 @@ typedef struct {
   mark *marks;
   int nmarks, capmarks;
   long results; /* results of any kind */
+  cJSON *config; /* from the journal (trial_added, exploit), for a trial the summary lacks yet */
   const cJSON *sum; /* its entry in the current summary (borrowed from p->summary) */
 } rec;
 
@@ -123,6 +124,7 @@ void tl_plot_free(tl_plot *p) {
     rec *r = &p->recs[i];
     for (int k = 0; k < r->nmarks; k++) free(r->marks[k].note);
     free(r->id), free(r->pts), free(r->marks);
+    cJSON_Delete(r->config);
   }
   free(p->recs), free(p->slots), free(p->best), free(p->metric), free(p->dir);
   cJSON_Delete(p->summary);
@@ -197,8 +199,10 @@ static void on_line(tl_plot *p, const char *line, size_t len) {
       if (action && !(by && strcmp(by, "stop") == 0) &&
           (strcmp(action, "stop") == 0 || strcmp(action, "pause") == 0))
         add_mark(r, action, num(j, "iteration", (double)r->results), t, by);
-    } else if (strcmp(ev, "exploit") == 0) {
-      add_mark(r, "exploit", (double)r->results, t, str(j, "from"));
+    } else if (strcmp(ev, "trial_added") == 0 || strcmp(ev, "exploit") == 0) {
+      cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(j, "config");
+      if (cfg) cJSON_Delete(r->config), r->config = cfg;
+      if (ev[0] == 'e') add_mark(r, "exploit", (double)r->results, t, str(j, "from"));
     } else if (strcmp(ev, "status") == 0 && str(j, "status") && strcmp(str(j, "status"), "ERROR") == 0) {
       add_mark(r, "error", num(j, "iteration", (double)r->results), t, str(j, "reason"));
     }
@@ -304,7 +308,8 @@ char *tl_plot_json(tl_plot *p, int live) {
     tl_buf_adds(&b, ",\"failures\":");
     add_fixed(&b, num(t, "failures", 0), "%.0f");
     tl_buf_adds(&b, ",\"config\":");
-    tl_json_write(&b, cJSON_GetObjectItemCaseSensitive(t, "config"));
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(t, "config");
+    tl_json_write(&b, cfg ? cfg : r->config);
     tl_buf_adds(&b, ",\"last\":");
     add_metric(&b, p, cJSON_GetObjectItemCaseSensitive(t, "last_result"));
     tl_buf_adds(&b, ",\"best\":");
