@@ -145,6 +145,39 @@ describe("e2e: tunelua plot", function()
     end
   end)
 
+  it("marks PBT's pauses and exploits where they happened", function()
+    local toy = require("spec.schedulers.pbt_toy").toy
+    local exp = H.experiment(toy([[tune.schedulers.pbt {
+      time_attr = "training_iteration", perturbation_interval = 4, quantile_fraction = 0.5,
+      hyperparam_mutations = { h = { tune.uniform(0, 1), tune.uniform(0, 1) } }, synch = true }]]))
+    local dir = H.tmpdir() .. "/pbt"
+    local r = H.run { exp, "--dir", dir, "--quiet", "--seed", "2" }
+    assert.are.equal(0, r.code, H.describe(r))
+    run_plot(dir)
+    -- each exploit of the journal (trial <- the trial it copied) is one mark on that trial
+    local want, got = {}, {}
+    for _, ev in ipairs(H.journal(dir)) do
+      if ev.ev == "exploit" then want[#want + 1] = ev.trial .. "<-" .. ev.from end
+    end
+    for _, t in ipairs(page_data(H.read(dir .. "/report.html")).trials) do
+      for _, m in ipairs(t.marks) do
+        if m[1] == "exploit" then got[#got + 1] = t.id .. "<-" .. m[4] end
+      end
+    end
+    local exploits = #want
+    assert.is_true(exploits > 0)
+    table.sort(want)
+    table.sort(got)
+    assert.are.same(want, got)
+    if not B.bin then return pending(B.missing) end
+    local dom = B.dom(B.file_url(dir .. "/report.html"))
+    local n, text = B.errors(dom)
+    assert.are.equal(0, n, text)
+    assert.are.equal(2, B.curves(dom))
+    assert.are.equal(exploits, B.count(dom, 'class="mark mark%-exploit"'))
+    assert.is_true(B.count(dom, 'class="mark mark%-pause"') > 0)
+  end)
+
   it("draws 1000 trials", function()
     local exp = sim { name = "many", n = 1000,
       fn = "function(c, it) return { acc = 1 - c.lr / it } end",
