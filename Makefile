@@ -135,7 +135,7 @@ ASAN_OBJ := $(SRC:engine/%.c=$(ASAN_BUILD)/%.o)
 ASAN_TESTS := $(TESTS:engine/test/test-%.c=$(ASAN_BUILD)/test-%) \
   $(patsubst spec/c/%.c,$(ASAN_BUILD)/spec-c-%,$(wildcard spec/c/*.c))
 
-asan: $(ASAN_BUILD)/tunelua $(ASAN_TESTS) $(ASAN_BUILD)/trainers
+asan: $(ASAN_BUILD)/tunelua $(ASAN_BUILD)/tunelua-bind $(ASAN_TESTS) $(ASAN_BUILD)/trainers
 
 $(ASAN_BUILD)/%.o: engine/%.c $(wildcard engine/*.h) | $(ASAN_BUILD)
 	$(CC) $(SAN_FLAGS) $(SAN_CFLAGS) -c -o $@ $<
@@ -151,6 +151,10 @@ $(ASAN_BUILD)/test-%: engine/test/test-%.c $(ASAN_OBJ) $(ASAN_BUILD)/embedded.o 
 
 $(ASAN_BUILD)/spec-c-%: spec/c/%.c trainers/c/tunelua.h | $(ASAN_BUILD)
 	$(CC) $(SAN_FLAGS) -std=c11 -Wall -Wextra -Itrainers/c -o $@ $<
+
+# The engine starts pinned trials through the tunelua-bind beside its binary (resources.c).
+$(ASAN_BUILD)/tunelua-bind: engine/bin/tunelua-bind.c | $(ASAN_BUILD)
+	$(CC) $(SAN_FLAGS) -std=c11 -Wall -Wextra -D_GNU_SOURCE -o $@ $<
 
 # The engine finds the trainer clients beside its binary (loop.c, find_install).
 $(ASAN_BUILD)/trainers: | $(ASAN_BUILD)

@@ -440,7 +440,7 @@ void tl_dashboard_start(tl_engine *e) {
   int v6 = strchr(shown, ':') != NULL;
   d->url = tl_strfmt("http://%s%s%s:%d/%s%s", v6 ? "[" : "", shown, v6 ? "]" : "", d->port,
                      d->need_token ? "?token=" : "", d->need_token ? d->token : "");
-  fprintf(stderr, "tunelua: dashboard at %s\n", d->url);
+  tl_console_message(e, "tunelua: dashboard at %s", d->url); /* above the live table */
   d->url_file = tl_strfmt("%s/dashboard.url", e->dir);
   char *line = tl_strfmt("%s\n", d->url);
   unlink(d->url_file);

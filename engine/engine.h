@@ -66,6 +66,7 @@ typedef struct tl_trial {
   uv_timer_t *kill_timer;
   struct tl_conn *conn; /* bound connection, borrowed */
   int fd_result, fd_csv;
+  int fd_tfevents;       /* events.out.tfevents (tfevents.c), -1 when closed or off */
   char **csv_cols;      /* progress.csv header, owned */
   int ncsv_cols;
   tl_ckpt *ckpts;       /* recorded checkpoints, oldest first (owned) */
@@ -114,6 +115,7 @@ typedef struct tl_engine {
   double vclock;        /* its clock, seconds */
   struct tl_sim *sim;
   int ckpt_every, ckpt_at_end, ckpt_keep, ckpt_score_max;
+  int tensorboard;      /* logs.tensorboard: trials write events.out.tfevents files */
   char *ckpt_score;     /* metric that ranks checkpoints for retention, or NULL (newest) */
   double ckpt_timeout_s;/* grace for a trainer that checkpoints before it exits */
   char **shared;        /* "name=absolute read-only path", NULL-terminated (owned) */
@@ -152,6 +154,7 @@ typedef struct tl_engine {
   struct tl_console *console;
   long results;         /* results seen in this run */
   int own_resume;       /* opt.resume was made absolute here (owned) */
+  struct tl_swap *swap; /* SIGHUP hot swap (swap.c; owned) */
   struct tl_dashboard *dashboard; /* --dashboard (dashboard.c; owned) */
 } tl_engine;
 

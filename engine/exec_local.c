@@ -101,7 +101,7 @@ static char **trial_env(tl_engine *e, tl_trial *t) {
 }
 
 /* What execvp would do with cmd in the trial's environment, checked here because the
- * __bind wrapper execs the trainer after the spawn has succeeded: 0, or UV_ENOENT/UV_EACCES. */
+ * tunelua-bind wrapper execs the trainer after the spawn has succeeded: 0, or UV_ENOENT/UV_EACCES. */
 static int find_cmd(const char *cmd, const char *cwd, char **env) {
   if (strchr(cmd, '/')) {
     char *p = cmd[0] == '/' ? tl_strdup(cmd) : tl_strfmt("%s/%s", cwd, cmd);
@@ -149,26 +149,16 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   uv_process_options_t o = {0};
   o.file = e->cmd[0];
   o.args = e->cmd;
-  /* pinned to its PUs: `tunelua __bind CPUS -- cmd...` sets the affinity, then execs cmd */
+  /* pinned to its PUs: `tunelua-bind CPUS -- cmd...` sets the affinity, then execs cmd */
   char **argv = NULL;
   int rc = 0;
   if (tl_resources_binding(e) && t->alloc && t->alloc->cpuset[0]) {
     rc = find_cmd(e->cmd[0], e->cwd, env);
     int n = 0;
     while (e->cmd[n]) n++;
-    argv = tl_xcalloc((size_t)n + 5, sizeof *argv);
-    /* tunelua-bind beside the binary starts faster than the engine's own `__bind` */
-    static char *binder;
-    static int looked;
-    if (!looked) {
-      looked = 1;
-      char *b = e->bin_dir ? tl_strfmt("%s/tunelua-bind", e->bin_dir) : NULL;
-      if (b && access(b, X_OK) == 0) binder = b;
-      else free(b);
-    }
+    argv = tl_xcalloc((size_t)n + 4, sizeof *argv);
     int k = 0;
-    argv[k++] = binder ? binder : e->self_exe;
-    if (!binder) argv[k++] = "__bind";
+    argv[k++] = (char *)tl_resources_binder(e);
     argv[k++] = t->alloc->cpuset, argv[k++] = "--";
     memcpy(argv + k, e->cmd, (size_t)n * sizeof *argv);
     o.file = argv[0];

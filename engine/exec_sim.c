@@ -5,6 +5,7 @@
 
 #include "resources.h"
 #include "script.h"
+#include "swap.h"
 #include "trial.h"
 
 typedef struct {
@@ -90,6 +91,7 @@ static void step(tl_engine *e, sim_event ev) {
     (void)action; /* continue, or reset in place after an exploit */
     push(e->sim, e->vclock + cost, t->index);
   }
+  tl_swap_after_result(e);
 }
 
 static void on_idle(uv_idle_t *h) {

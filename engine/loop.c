@@ -19,6 +19,8 @@
 #include "resources.h"
 #include "resume.h"
 #include "script.h"
+#include "swap.h"
+#include "status.h"
 #include "trial.h"
 
 static tl_engine *the_engine; /* for the FFI clock; one engine per process */
@@ -71,18 +73,20 @@ static void finish(tl_engine *e) {
   uv_close((uv_handle_t *)&e->tick, on_handle_closed);
   uv_close((uv_handle_t *)&e->kick, on_handle_closed);
   tl_sim_close(e);
+  tl_swap_close(e);
   tl_dashboard_close(e);
   unlink(e->sock_path);
 }
 
 /* Starts trials while resources and max_concurrent allow, asking the scheduler which. */
-/* Trials that a scheduler ended with exp.stop_trial while they were PAUSED or PENDING. */
-static void take_stops(tl_engine *e) {
-  int *idx = NULL, n = 0;
+/* Trials that a scheduler ended with exp.stop_trial while they were PAUSED or PENDING;
+ * returns how many it ended. */
+static int take_stops(tl_engine *e) {
+  int *idx = NULL, n = 0, ended = 0;
   char **why = NULL, *err = NULL;
   if (tl_script_take_stops(e->script, &idx, &why, &n, &err) != 0) {
     tl_engine_script_error(e, err);
-    return;
+    return 0;
   }
   for (int i = 0; i < n; i++) {
     tl_trial *t = idx[i] >= 0 && idx[i] < e->ntrials ? e->trials[idx[i]] : NULL;
@@ -91,11 +95,13 @@ static void take_stops(tl_engine *e) {
       tl_buf_printf(b, ",\"action\":\"stop\",\"by\":\"scheduler\",\"iteration\":%ld", t->iterations);
       tl_journal_end(&e->journal);
       tl_trial_set_status(e, t, TL_TERMINATED, why[i]);
+      ended++;
       if (tl_script_complete(e->script, t->index, 1, &err) != 0) tl_engine_script_error(e, err);
     }
     free(why[i]);
   }
   free(idx), free(why);
+  return ended;
 }
 
 void tl_engine_schedule(tl_engine *e) {
@@ -120,6 +126,9 @@ void tl_engine_schedule(tl_engine *e) {
     }
     if (e->script_failed) break;
     if (idx < 0) {
+      /* choose_trial_to_run may end trials as it gives up (ASHA's unpromoted ones): end them
+       * now, then ask again, rather than finish with them queued */
+      if (!e->script_failed && take_stops(e) > 0) continue;
       nothing = 1;
       if (wait && e->running == 0)
         tl_console_message(e, "tunelua: the searcher waits for results but no trial is running; ending");
@@ -312,6 +321,7 @@ static void make_token(tl_engine *e) {
 }
 
 static void engine_free(tl_engine *e) {
+  tl_status_unlock();
   for (int i = 0; i < e->ntrials; i++) tl_trial_free(e->trials[i]);
   free(e->trials);
   tl_script_free(e->script);
@@ -319,6 +329,7 @@ static void engine_free(tl_engine *e) {
   tl_console_free(e);
   tl_dashboard_free(e);
   tl_sim_free(e);
+  tl_swap_free(e);
   for (char **p = e->cmd; p && *p; p++) free(*p);
   for (char **p = e->env; p && *p; p++) free(*p);
   for (char **p = e->shared; p && *p; p++) free(*p);
@@ -347,6 +358,12 @@ int tl_engine_run(tl_options *opt) {
   char *err = NULL;
   if (opt->resume) {
     char *was = NULL;
+    /* before the journal is touched: one engine per directory */
+    if (access(opt->resume, F_OK) == 0 && tl_status_lock(opt->resume, &err) != 0) {
+      fprintf(stderr, "tunelua resume: %s\n", err);
+      free(err);
+      goto out;
+    }
     if (tl_resume_prepare(opt, &was, &err) != 0) {
       fprintf(stderr, "tunelua resume: %s\n", err);
       free(err);
@@ -386,6 +403,11 @@ int tl_engine_run(tl_options *opt) {
     goto out;
   }
   if (make_dir(e) != 0) goto out;
+  if (tl_status_lock(e->dir, &err) != 0) { /* tunelua status tells a live engine by it */
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    goto out;
+  }
   const char *jerr;
   char *jpath = tl_strfmt("%s/journal.jsonl", e->dir);
   int jrc = tl_journal_open(&e->journal, jpath, &jerr);
@@ -459,6 +481,7 @@ int tl_engine_run(tl_options *opt) {
   e->sigint.data = e->sigterm.data = e;
   uv_signal_start(&e->sigint, on_signal, SIGINT);
   uv_signal_start(&e->sigterm, on_signal, SIGTERM);
+  tl_swap_init(e);
   uv_timer_init(&loop, &e->tick);
   e->tick.data = e;
   uv_timer_start(&e->tick, on_tick, 1000, 1000);

@@ -3,10 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compare.h"
 #include "engine.h"
 #include "plot.h"
 #include "report.h"
 #include "resources.h"
+#include "status.h"
 
 static const char *usage =
     "usage: tunelua EXPERIMENT.lua [options]        same as `tunelua run`\n"
@@ -28,6 +30,12 @@ static const char *usage =
     "                                 a power loss may lose acknowledged results)\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
     "       tunelua resume DIR [options]  continue an interrupted or crashed experiment\n"
+    "                                     (--scheduler X swaps the scheduler: docs/usage.md)\n"
+    "       SIGHUP during a run: hot swap to the scheduler of DIR/swap.lua (docs/usage.md)\n"
+    "       tunelua compare EXPERIMENT.lua --schedulers a,b [options]  schedulers and searchers\n"
+    "                                      side by side (tunelua compare --help)\n"
+    "       tunelua status DIR [--json]   trials, states, best result; running or not\n"
+    "       tunelua summary DIR [--json]  every trial by metric; the best trial and its config\n"
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]\n"
     "                                      what trials can have here (hwloc, CUDA runtime)\n"
@@ -166,19 +174,16 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "run") == 0) return run_main(argc - 2, argv + 2, 0);
   if (strcmp(cmd, "resume") == 0) return run_main(argc - 2, argv + 2, 1);
+  if (strcmp(cmd, "status") == 0) return tl_status_main(argc - 2, argv + 2, 0);
+  if (strcmp(cmd, "summary") == 0) return tl_status_main(argc - 2, argv + 2, 1);
   if (strcmp(cmd, "report") == 0) return tl_report_main(argc - 2, argv + 2);
   if (strcmp(cmd, "resources") == 0) return tl_resources_main(argc - 2, argv + 2);
-  if (strcmp(cmd, "__bind") == 0) return tl_bind_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "compare") == 0) return tl_compare_main(argc - 2, argv + 2);
   if (strcmp(cmd, "params") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "restore") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "shared") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "plot") == 0) return tl_plot_main(argc - 2, argv + 2);
-  if (strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
-      strcmp(cmd, "compare") == 0) {
-    fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);
-    return TL_EXIT_USAGE;
-  }
   return run_main(argc - 1, argv + 1, 0);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "swap.h"
 #include "trial.h"
 
 int tl_token_equal(const char *a, const char *b) {
@@ -225,6 +226,7 @@ static void on_report(tl_conn *c, cJSON *msg) {
   tl_buf_adds(&b, "}\n");
   tl_proto_send_durable(c, b.data, b.len);
   tl_buf_free(&b);
+  tl_swap_after_result(c->e);
 }
 
 static void on_checkpoint(tl_conn *c, cJSON *msg) {

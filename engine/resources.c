@@ -46,6 +46,7 @@ struct tl_res {
   double cpus;  /* what trials may use in all */
   int bind;
   char *bind_note;
+  char *binder;         /* tunelua-bind beside the engine's binary, while bind (owned) */
   double mem_total, mem_used;
   char *mem_source;
   tl_gpu *gpus;
@@ -539,9 +540,18 @@ int tl_resources_detect(tl_engine *e, int probe_gpus) {
   inventory_gpus(e, r, probe_gpus);
   for (char **p = e->custom_resources; p && *p; p++) add_custom(r, *p, "experiment");
   for (const char **p = e->opt.custom; p && *p; p++) add_custom(r, *p, "--resource");
-  if (r->bind && !e->self_exe) {
-    r->bind = 0;
-    r->bind_note = tl_strdup("off: the engine cannot find its own binary for tunelua __bind");
+  if (r->bind) {
+    /* pinned trials start through tunelua-bind, built and installed beside the engine */
+    const char *slash = e->self_exe ? strrchr(e->self_exe, '/') : NULL;
+    r->binder = slash ? tl_strfmt("%.*s/tunelua-bind", (int)(slash - e->self_exe), e->self_exe)
+                      : NULL;
+    if (!r->binder || access(r->binder, X_OK) != 0) {
+      r->bind = 0;
+      r->bind_note = tl_strfmt("off: %s is missing (make builds it beside tunelua)",
+                               r->binder ? r->binder : "tunelua-bind");
+      free(r->binder);
+      r->binder = NULL;
+    }
   }
   return 0;
 }
@@ -552,7 +562,7 @@ void tl_resources_free(tl_engine *e) {
   for (int i = 0; i < r->ngpus; i++) gpu_free(&r->gpus[i]);
   for (int i = 0; i < r->ncustom; i++) free(r->custom[i].name);
   free(r->gpus), free(r->custom), free(r->pus), free(r->gpu_source), free(r->mem_source);
-  free(r->bind_note);
+  free(r->bind_note), free(r->binder);
   if (r->topo) hwloc_topology_destroy(r->topo);
   free(r);
   e->res = NULL;
@@ -560,6 +570,8 @@ void tl_resources_free(tl_engine *e) {
 }
 
 int tl_resources_binding(const tl_engine *e) { return e->res && e->res->bind; }
+
+const char *tl_resources_binder(const tl_engine *e) { return e->res ? e->res->binder : NULL; }
 
 /* ---- placement ---- */
 
@@ -914,39 +926,6 @@ TL_EXPORT int tl_ffi_resources_fits(double cpu, double gpu, double mem, int n, c
   return search((view){e->res, 0}, &rq, NULL, &what);
 }
 
-/* ---- tunelua __bind ---- */
-
-int tl_bind_main(int argc, char **argv) {
-  if (argc < 3 || strcmp(argv[1], "--") != 0) {
-    fprintf(stderr, "usage: tunelua __bind CPULIST -- CMD [ARGS...] (the engine runs trials so)\n");
-    return 127;
-  }
-  hwloc_bitmap_t set = hwloc_bitmap_alloc();
-  if (hwloc_bitmap_list_sscanf(set, argv[0]) == 0 && !hwloc_bitmap_iszero(set)) {
-    /* sched_setaffinity is what hwloc_set_cpubind does on Linux; calling it directly saves a
-     * topology load per trial. Before exec, this process has one thread: the trainer and
-     * every thread it starts inherit the mask. */
-    int last = hwloc_bitmap_last(set);
-    cpu_set_t *cs = CPU_ALLOC((size_t)last + 1);
-    size_t size = CPU_ALLOC_SIZE((size_t)last + 1);
-    CPU_ZERO_S(size, cs);
-    unsigned i;
-    hwloc_bitmap_foreach_begin(i, set) CPU_SET_S(i, size, cs);
-    hwloc_bitmap_foreach_end();
-    if (sched_setaffinity(0, size, cs) != 0)
-      fprintf(stderr, "tunelua: warning: cannot pin the trial to CPUs %s: %s; it runs unpinned\n",
-              argv[0], strerror(errno));
-    CPU_FREE(cs);
-  } else {
-    fprintf(stderr, "tunelua: warning: bad CPU list \"%s\"; the trial runs unpinned\n", argv[0]);
-  }
-  hwloc_bitmap_free(set);
-  execvp(argv[2], argv + 2);
-  int err = errno;
-  fprintf(stderr, "tunelua: cannot run the trainer %s: %s\n", argv[2], strerror(err));
-  return err == ENOENT ? 127 : 126;
-}
-
 /* ---- tunelua resources ---- */
 
 static cJSON *inventory_json(tl_engine *e) {
@@ -1030,7 +1009,7 @@ static void print_inventory(tl_engine *e) {
   hwloc_bitmap_free(all);
   printf("CPUs    %g for trials (%s)\n", r->cpus, e->cpu_source);
   printf("        PUs %s; %s\n", set,
-         r->bind ? "each trial's process is pinned to its own PUs (tunelua __bind)"
+         r->bind ? "each trial's process is pinned to its own PUs (tunelua-bind)"
                  : r->bind_note ? r->bind_note : "not pinned");
   free(set);
   char *mem = fmt_size(r->mem_total);
@@ -1113,4 +1092,13 @@ int tl_resources_main(int argc, char **argv) {
   tl_resources_free(e);
   free(e->cpu_source), free(e->self_exe), free(custom);
   return 0;
+}
+
+void tl_resources_usage(const tl_engine *e, double *gpus_used, double *mem_used, double *mem_total) {
+  const struct tl_res *r = e->res;
+  *gpus_used = *mem_used = *mem_total = 0;
+  if (!r) return;
+  for (int i = 0; i < r->ngpus; i++) *gpus_used += r->gpus[i].used;
+  *mem_used = r->mem_used;
+  *mem_total = r->mem_total;
 }

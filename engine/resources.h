@@ -25,7 +25,7 @@ typedef struct tl_alloc {
   int *card;            /* indexes into the inventory's GPUs */
   double card_share;    /* of each of its cards: gpu (< 1) or 1 */
   double *custom;       /* per inventory custom resource, NULL when none */
-  char *cpuset;         /* OS indexes of its PUs, "0-3,8" (what __bind and Cpus_allowed_list use) */
+  char *cpuset;         /* OS indexes of its PUs, "0-3,8" (what tunelua-bind and Cpus_allowed_list use) */
   char *cuda;           /* CUDA_VISIBLE_DEVICES for it: its cards' ids, "" for none */
   int threads;          /* OMP/MKL/OPENBLAS_NUM_THREADS: ceil(cpu), at least 1 */
 } tl_alloc;
@@ -44,15 +44,17 @@ void tl_resources_release(tl_engine *e, tl_trial *t);
 void tl_resources_alloc_free(tl_alloc *a);
 /* Appends the trial's placement to a journal line: ,"resources":{...} */
 void tl_resources_journal(tl_buf *b, const tl_trial *t);
-/* Whether the trial's process is pinned to its PUs (through `tunelua __bind`). */
+/* Whether the trial's process is pinned to its PUs, through tunelua-bind (engine/bin/), and
+ * that program's path beside the engine's binary (NULL when not binding). */
 int tl_resources_binding(const tl_engine *e);
+const char *tl_resources_binder(const tl_engine *e);
 
 /* `tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]` */
 int tl_resources_main(int argc, char **argv);
-/* `tunelua __bind CPULIST -- CMD ARGS...`: pins itself to CPULIST, then execs CMD (argv and
- * environment unchanged, so the exit status and signals are CMD's own). */
-int tl_bind_main(int argc, char **argv);
 /* "4G", "512M", "1.5T", plain bytes: bytes, or -1. Powers of 1024. */
 double tl_parse_size(const char *s);
+
+/* What is in use now, for the console: GPU shares summed over the cards, memory in bytes. */
+void tl_resources_usage(const tl_engine *e, double *gpus_used, double *mem_used, double *mem_total);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "exec_sim.h"
 #include "script.h"
+#include "swap.h"
 #include "trial.h"
 
 static const char *str(const cJSON *o, const char *k) {
@@ -57,7 +58,8 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
     cJSON_Delete(ev);
     return -1;
   }
-  /* what the first run was given, unless the resume says otherwise */
+  /* what the first run was given (or its last hot swap), unless the resume says otherwise */
+  tl_swap_resume_prepare(opt);
   static char keep[6][4096];
   const char *fields[] = {"scheduler", "searcher", "executor", NULL};
   const char **slots[] = {&opt->scheduler, &opt->searcher, &opt->executor};
@@ -182,6 +184,7 @@ int tl_resume_replay(tl_engine *e, char **err) {
     return -1;
   }
   e->journal.mute = 1;
+  tl_script_replaying(e->script, 1);
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
@@ -204,6 +207,8 @@ int tl_resume_replay(tl_engine *e, char **err) {
   free(line);
   fclose(f);
   e->journal.mute = 0;
+  tl_script_replaying(e->script, 0);
+  if (rc == 0) tl_swap_resume_journal(e);
   e->vclock = vt;
   for (int i = 0; i < e->ntrials; i++)
     if (e->trials[i]->iterations > 0) tl_trial_files_repair(e->trials[i]);

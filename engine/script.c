@@ -211,6 +211,9 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
     free(e->custom_resources);
     e->custom_resources = NULL;
   }
+  lua_getfield(L, t, "tensorboard");
+  e->tensorboard = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, t, "resources_fn");
   e->resources_fn = lua_toboolean(L, -1);
   lua_pop(L, 2);
@@ -493,10 +496,13 @@ int tl_script_replay_result(tl_script *s, int index, const cJSON *result, char *
   const char *action;
   int checkpoint, by_rule, source;
   lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->runner);
+  lua_getfield(s->L, -1, "replaying");
+  int was = lua_toboolean(s->L, -1);
+  lua_pop(s->L, 1);
   lua_pushboolean(s->L, 1);
   lua_setfield(s->L, -2, "replaying");
   int rc = tl_script_result(s, index, result, &action, &checkpoint, &by_rule, &source, err);
-  lua_pushboolean(s->L, 0);
+  lua_pushboolean(s->L, was);
   lua_setfield(s->L, -2, "replaying");
   lua_pop(s->L, 1);
   return rc;
@@ -527,4 +533,70 @@ int tl_script_take_stops(tl_script *s, int **index, char ***reason, int *n, char
   }
   lua_pop(L, 1);
   return 0;
+}
+
+/* Resume: exp.replaying is true for the whole replay of the journal (not only its results). */
+void tl_script_replaying(tl_script *s, int on) {
+  lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->runner);
+  lua_pushboolean(s->L, on);
+  lua_setfield(s->L, -2, "replaying");
+  lua_pop(s->L, 1);
+}
+
+/* Hot swap (engine/swap.c, lua/tunelua/swap.lua): builds the new scheduler; *name, *source and
+ * *file (NULL for a built-in name) are owned by the caller. */
+int tl_script_swap_begin(tl_script *s, const char *dir, char **name, char **source, char **file,
+                         char **err) {
+  lua_State *L = s->L;
+  lua_pushstring(L, dir);
+  if (call(s, "swap_begin", 1, 3, err) != 0) return -1;
+  *name = tl_strdup(lua_tostring(L, -3) ? lua_tostring(L, -3) : "?");
+  *source = tl_strdup(lua_tostring(L, -2) ? lua_tostring(L, -2) : "?");
+  *file = lua_isstring(L, -1) ? tl_strdup(lua_tostring(L, -1)) : NULL;
+  lua_pop(L, 3);
+  return 0;
+}
+
+/* One journal line into the scheduler being swapped in. */
+int tl_script_swap_event(tl_script *s, const cJSON *ev, char **err) {
+  push_json(s->L, ev);
+  return call(s, "swap_event", 1, 0, err);
+}
+
+/* ok: the new scheduler replaces the old one; otherwise it is dropped. */
+int tl_script_swap_finish(tl_script *s, int ok, char **err) {
+  lua_pushboolean(s->L, ok);
+  return call(s, "swap_finish", 1, 0, err);
+}
+
+/* A command written in Lua (`tunelua compare`): require(module).main(args) in a fresh state
+ * with the embedded runtime (or lua_dir's). main prints its own messages and returns the exit
+ * code; an error it raises is a bug, reported with its traceback (exit 1). */
+int tl_script_main(const char *module, const char *lua_dir, int argc, char **argv) {
+  char *err = NULL;
+  tl_script *s = tl_script_new(lua_dir, &err);
+  if (!s) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    return 1;
+  }
+  lua_State *L = s->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->traceback);
+  int handler = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  int rc = lua_pcall(L, 1, 1, handler);
+  if (rc == 0) {
+    lua_getfield(L, -1, "main");
+    lua_createtable(L, argc, 0);
+    for (int i = 0; i < argc; i++) lua_pushstring(L, argv[i]), lua_rawseti(L, -2, i + 1);
+    rc = lua_pcall(L, 1, 1, handler);
+  }
+  int code = 1;
+  if (rc != 0)
+    fprintf(stderr, "tunelua: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua error");
+  else
+    code = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  tl_script_free(s);
+  return code;
 }

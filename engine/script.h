@@ -40,6 +40,14 @@ int tl_script_simulate(tl_script *s, int index, cJSON **result, double *cost, in
 int tl_script_replay_add(tl_script *s, const char *id, const cJSON *config, char **err);
 int tl_script_replay_result(tl_script *s, int index, const cJSON *result, char **err);
 int tl_script_set_config(tl_script *s, int index, const cJSON *config, char **err);
+/* exp.replaying for schedulers and searchers (resume sets it for the whole replay). */
+void tl_script_replaying(tl_script *s, int on);
+/* Hot swap (engine/swap.c): build the new scheduler, replay journal lines into it, install it
+ * (ok) or drop it. */
+int tl_script_swap_begin(tl_script *s, const char *dir, char **name, char **source, char **file,
+                         char **err);
+int tl_script_swap_event(tl_script *s, const cJSON *ev, char **err);
+int tl_script_swap_finish(tl_script *s, int ok, char **err);
 /* Trials a scheduler ended with exp.stop_trial (not running ones); arrays owned by the caller. */
 int tl_script_take_stops(tl_script *s, int **index, char ***reason, int *n, char **err);
 int tl_script_complete(tl_script *s, int index, int ok, char **err);
@@ -48,5 +56,8 @@ int tl_script_complete(tl_script *s, int index, int ok, char **err);
  * the trial fails), -1 on a Lua error. */
 struct tl_request;
 int tl_script_resources(tl_script *s, int index, struct tl_request *rq, char **err);
+/* Runs require(module).main(argv as a list) in a fresh Lua state (a command written in Lua,
+ * such as `tunelua compare`); returns the exit code main returns. */
+int tl_script_main(const char *module, const char *lua_dir, int argc, char **argv);
 
 #endif

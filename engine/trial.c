@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "resources.h"
 #include "script.h"
+#include "tfevents.h"
 
 static const char *status_names[] = {"PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"};
 const char *tl_status_name(tl_status s) { return status_names[s]; }
@@ -32,6 +33,7 @@ tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config) {
   t->config = config;
   t->status = TL_PENDING;
   t->fd_result = t->fd_csv = -1;
+  t->fd_tfevents = -1;
   t->exploit_from = -1;
   t->dir = tl_strfmt("%s/trials/%s", e->dir, id);
   tl_mkdirs(t->dir);
@@ -369,10 +371,13 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
   t->note = NULL;
   t->fd_result = open_append(t, "result.jsonl");
   t->fd_csv = open_append(t, "progress.csv");
+  t->fd_tfevents = e->tensorboard ? tl_tfevents_open(t->dir) : -1;
   char *err = NULL;
   if ((e->simulate ? tl_sim_start(e, t, &err) : tl_exec_spawn(e, t, &err)) != 0) {
     close(t->fd_result), close(t->fd_csv);
     t->fd_result = t->fd_csv = -1;
+    if (t->fd_tfevents >= 0) close(t->fd_tfevents);
+    t->fd_tfevents = -1;
     tl_resources_release(e, t);
     fail_now(e, t, err);
     free(err);
@@ -537,6 +542,17 @@ static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
   free(r.keys), free(r.vals);
 }
 
+/* events.out.tfevents: the result's scalars at step training_iteration, at its timestamp. */
+static void write_tfevents(tl_trial *t, const cJSON *result) {
+  static tl_buf rec; /* reused across results: the loop is single-threaded */
+  if (t->fd_tfevents < 0) return;
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(result, "timestamp");
+  tl_buf_reset(&rec);
+  if (tl_tfevents_encode(&rec, result, t->iterations,
+                         cJSON_IsNumber(ts) ? ts->valuedouble : tl_wallclock()))
+    tl_write_all(t->fd_tfevents, rec.data, rec.len);
+}
+
 static void set_number(cJSON *obj, const char *key, double v) {
   cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
   if (item) cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
@@ -593,6 +609,7 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
   tl_journal_end(&e->journal);
   free(json);
   write_csv(e, t, metrics);
+  write_tfevents(t, metrics);
   tl_trial_update_best(e, t, metrics);
   cJSON_Delete(t->last_result);
   t->last_result = metrics;
@@ -685,6 +702,8 @@ void tl_trial_finish(tl_engine *e, tl_trial *t) {
   if (t->fd_result >= 0) close(t->fd_result);
   if (t->fd_csv >= 0) close(t->fd_csv);
   t->fd_result = t->fd_csv = -1;
+  if (t->fd_tfevents >= 0) close(t->fd_tfevents);
+  t->fd_tfevents = -1;
   t->proc = NULL; /* the handle frees itself in its close callback */
   tl_resources_release(e, t);
   e->running--;

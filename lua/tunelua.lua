@@ -44,11 +44,14 @@ local fields = {
   name = true, trainer = true, config = true, num_samples = true, metric = true, mode = true,
   stop = true, scheduler = true, searcher = true, max_failures = true, max_concurrent = true,
   checkpoint = true, seed = true, executor = true, trial_timeout = true, custom_resources = true,
+  logs = true,
+  budget = true, schedulers = true, searchers = true,
 }
 local trainer_fields = { cmd = true, resources = true, env = true, stop_grace_s = true,
   reuse = true, simulate = true, iteration_time = true }
 local checkpoint_fields = { every = true, at_end = true, keep = true, score = true,
   score_mode = true, timeout_s = true }
+local logs_fields = { tensorboard = true }
 
 local function is_count(v, min)
   return type(v) == "number" and v == floor(v) and v >= min
@@ -256,6 +259,38 @@ function M.experiment(spec)
     fail("checkpoint.timeout_s must be a number of seconds > 0")
   end
   e.checkpoint = ck
+  -- logs: which per-trial files the engine writes beside result.jsonl and progress.csv
+  local logs = spec.logs
+  if logs == nil then logs = {} end
+  if type(logs) ~= "table" then fail("logs must be a table, e.g. { tensorboard = false }") end
+  for k in pairs(logs) do
+    if not logs_fields[k] then fail("unknown field 'logs.%s'", tostring(k)) end
+  end
+  if logs.tensorboard ~= nil and type(logs.tensorboard) ~= "boolean" then
+    fail("logs.tensorboard must be a boolean, got %s", tostring(logs.tensorboard))
+  end
+  e.logs = { tensorboard = logs.tensorboard ~= false }
+  if spec.budget ~= nil then
+    local b, bwhy = require("tunelua.budget").check(spec.budget)
+    if not b then fail("%s", bwhy) end
+    e.budget = b
+  end
+  -- named variants, chosen by name with --scheduler / --searcher and `tunelua compare`
+  for kind, needs in pairs { schedulers = "on_result", searchers = "suggest" } do
+    local v = spec[kind] or {}
+    if type(v) ~= "table" then
+      fail("%s must be a table of name = tune.%s.<name> { ... }", kind, kind)
+    end
+    for k, obj in pairs(v) do
+      if type(k) ~= "string" or not k:match("^[%w_.-]+$") then
+        fail("%s: the name %s must be letters, digits, '_', '-' or '.'", kind, tostring(k))
+      end
+      if type(obj) ~= "table" or type(obj[needs]) ~= "function" then
+        fail("%s.%s must be made by tune.%s.<name> { ... }", kind, k, kind)
+      end
+    end
+    e[kind] = v
+  end
   e.shared = M.shares
   M.shares = {}
   return e

@@ -6,12 +6,15 @@
 -- when there is none, a new trial starts. A trial that reaches a rung and would be the one
 -- promoted right away continues. End game (finite trials): once no new trial can start and
 -- none runs, a rung promotes its best max(1, floor(n/rf)) trials, so that the best trial
--- still reaches max_t.
+-- still reaches max_t. When nothing is left to promote, the trials still paused at a rung
+-- have lost: they end TERMINATED (exp.stop_trial), not PAUSED.
 local Asha = require("schedulers.asha").Asha
 local trials = require "tunelua.trials"
 
-local ipairs, pairs, setmetatable, require = ipairs, pairs, setmetatable, require
+local ipairs, pairs, setmetatable, require, tostring = ipairs, pairs, setmetatable, require,
+  tostring
 local floor, max = math.floor, math.max
+local format = string.format
 
 local Promotion = setmetatable({}, { __index = Asha })
 Promotion.__index = Promotion
@@ -19,6 +22,7 @@ Promotion.__index = Promotion
 function Promotion:setup(exp)
   Asha.setup(self, exp)
   self.waiting = {} -- trial view -> rung it is paused at
+  self.lost = {}    -- trial view -> true once stop_trial was asked for it
 end
 
 -- Whether trial x may be promoted from rung k: it paused there, or it is `current`.
@@ -67,7 +71,7 @@ function Promotion:on_result(trial, result)
 end
 
 function Promotion:on_trial_complete(trial, result)
-  self.waiting[trial] = nil
+  self.waiting[trial], self.lost[trial] = nil, nil
   Asha.on_trial_complete(self, trial, result)
 end
 
@@ -95,7 +99,26 @@ function Promotion:end_game()
       end
     end
   end
+  if not best then self:end_losers() end
   return promote(self, best, bl, bk)
+end
+
+-- The end: no trial runs, none can start, and no rung has one left to promote (a rung's count
+-- cannot grow any more, so neither can its top). Only now are the trials waiting at a rung
+-- losers, and they are ended, in trial order; before, a later promotion into their rung
+-- could still have raised its top to include them. They stay in self.waiting until the
+-- engine completes them, so that they are not chosen again as "paused for another reason".
+function Promotion:end_losers()
+  local stop = self.exp.stop_trial
+  if not stop then return end
+  for _, x in ipairs(self.exp.trials) do
+    local k = self.waiting[x]
+    if k and x.status == "PAUSED" and not self.lost[x] then
+      self.lost[x] = true
+      stop(x, format("not promoted from rung %s = %s", self.opts.time_attr,
+        tostring(self.of[x].t[k])))
+    end
+  end
 end
 
 local function not_waiting(x, self)

@@ -1,10 +1,10 @@
 /* tunelua-bind CPULIST -- CMD [ARGS...]: pins itself to CPULIST ("0-3,8", the form
  * Cpus_allowed_list and hwloc use), then execs CMD with the same argv and environment.
  *
- * The engine starts every pinned trial through it (exec_local.c). It does what
- * `tunelua __bind` does, as a separate program of libc alone (linked statically where
- * possible) because the engine's own binary, with LuaJIT, libuv and hwloc to load, takes
- * about a millisecond longer to start, and that is paid on every trial launch. */
+ * The engine starts every pinned trial through the one beside its binary (resources.c,
+ * exec_local.c). It is a separate program of libc alone (linked statically where possible)
+ * because the engine's own binary, with LuaJIT, libuv and hwloc to load, takes about a
+ * millisecond longer to start, and that is paid on every trial launch. */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>

@@ -53,7 +53,13 @@ local function usage_error(msg)
 end
 
 -- Loads a scheduler or searcher named on the command line: a name in schedulers/ or a path.
+-- A scheduler path may also return an object, { scheduler = ... } or an experiment (swap.lua).
 local function load_component(kind, what)
+  if kind == "scheduler" then
+    local ok, obj = pcall(require("tunelua.swap").build, what)
+    if not ok then usage_error(tostring(obj):gsub("^tunelua: ", "")) end
+    return obj
+  end
   local ctor
   if what:match("%.lua$") then
     local chunk, err = loadfile(what)
@@ -90,8 +96,19 @@ function R.load(path, over)
   if not tune.is_experiment(exp) then
     usage_error(path .. ": the file must return tune.experiment { ... }")
   end
-  if over.scheduler then exp.scheduler = load_component("scheduler", over.scheduler) end
-  if over.searcher then exp.searcher = load_component("searcher", over.searcher) end
+  if over.scheduler then
+    exp.scheduler = exp.schedulers[over.scheduler] or load_component("scheduler", over.scheduler)
+  end
+  if over.searcher then
+    exp.searcher = exp.searchers[over.searcher] or load_component("searcher", over.searcher)
+  end
+  st.spec = over.scheduler -- what a SIGHUP without DIR/swap.lua reads again
+  local env_budget = os.getenv("TUNELUA_BUDGET")
+  if env_budget and env_budget ~= "" then
+    local b, why = require("tunelua.budget").parse(env_budget)
+    if not b then usage_error("TUNELUA_BUDGET: " .. why) end
+    exp.budget = b
+  end
   exp.scheduler = exp.scheduler or require("schedulers.fifo")({})
   exp.searcher = exp.searcher or require("schedulers.random")({})
   exp.name = exp.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub("[^%w_.-]", "_")
@@ -124,6 +141,7 @@ function R.load(path, over)
     ckpt_score = ck.score, ckpt_score_max = score_mode ~= "min", ckpt_timeout_s = ck.timeout_s,
     shared = shared, simulate = st.simulate ~= nil, trial_timeout = exp.trial_timeout,
     custom_resources = exp.custom_resources, resources_fn = type(exp.resources) == "function",
+    tensorboard = exp.logs.tensorboard,
   }
 end
 
@@ -191,13 +209,29 @@ function R.take_stops()
   return out
 end
 
+-- exp.replaying reads the runner's flag: true while the journal is replayed (resume, hot swap).
+local Context = {
+  __index = function(_, k) if k == "replaying" then return R.replaying == true end end,
+}
+
+-- exp.warn(msg): "tunelua: warning: msg" on stderr, once per message (a replay repeats them).
+local function warner()
+  local said = {}
+  return function(msg)
+    msg = tostring(msg)
+    if said[msg] then return end
+    said[msg] = true
+    io.stderr:write("tunelua: warning: ", msg, "\n")
+  end
+end
+
 local function context(exp, dir, r)
-  return {
+  return setmetatable({
     metric = exp.metric, mode = exp.mode, space = exp.config, num_samples = exp.num_samples,
     seed = exp.seed, rng = r, trials = trials, now = clock, dir = dir,
     checkpoint = exp.checkpoint, executor = st.simulate and "simulate" or "local",
-    stop_trial = stop_trial, fits = fits,
-  }
+    stop_trial = stop_trial, fits = fits, warn = warner(),
+  }, Context)
 end
 
 -- A setup() that raises is a mistake in the experiment (missing metric, no checkpoints for
@@ -214,24 +248,13 @@ local function setup(obj, kind, ctx)
   end
 end
 
--- Builds the scheduler and searcher contexts and probes once which callbacks they define.
-function R.start(dir)
-  local exp = st.exp
-  local root = rng.new(exp.seed)
-  local sched, search = exp.scheduler, exp.searcher
-  st.sched, st.search = sched, search
-  st.stops = {}
-  setup(sched, "scheduler", context(exp, dir, root:derive("scheduler")))
-  setup(search, "searcher", context(exp, dir, root:derive("searcher")))
+-- Makes sched the experiment's scheduler: probes once which callbacks it defines.
+local function install(sched)
+  st.sched = sched
   st.on_exhausted = sched.on_searcher_exhausted
   st.choose = sched.choose_trial_to_run and function() return sched:choose_trial_to_run() end
   st.s_add, st.s_complete = sched.on_trial_add, sched.on_trial_complete
   st.s_error = sched.on_trial_error
-  st.q_result, st.q_complete = search.on_result, search.on_trial_complete
-  st.stop = exp.stop
-  st.exhausted = false
-  st.root = root
-  st.sim, st.sim_rng = {}, {}
   if not st.choose then
     -- default: the lowest-numbered PENDING trial that fits now, then the lowest PAUSED one
     st.choose = function()
@@ -244,6 +267,25 @@ function R.start(dir)
   end
 end
 
+-- Builds the scheduler and searcher contexts and probes once which callbacks they define.
+function R.start(dir)
+  local exp = st.exp
+  local root = rng.new(exp.seed)
+  local sched, search = exp.scheduler, exp.searcher
+  st.search = search
+  st.stops = {}
+  st.dir = dir
+  setup(sched, "scheduler", context(exp, dir, root:derive("scheduler")))
+  setup(search, "searcher", context(exp, dir, root:derive("searcher")))
+  install(sched)
+  st.q_result, st.q_complete = search.on_result, search.on_trial_complete
+  st.stop = exp.stop
+  st.exhausted = false
+  st.budget = exp.budget and require("tunelua.budget").tracker(exp.budget, clock)
+  st.root = root
+  st.sim, st.sim_rng = {}, {}
+end
+
 local View = {}
 View.__index = View
 function View:__tostring() return "trial " .. self.id end
@@ -251,6 +293,7 @@ function View:__tostring() return "trial " .. self.id end
 -- The next trial to start: the scheduler's choice, else a new configuration from the searcher.
 -- Returns its index (1-based) or nil, "wait" when the searcher waits, and the number of trials.
 function R.next()
+  if st.budget and st.budget.spent then return nil, nil, #trials end
   local t = st.choose()
   local static = st.exp.resources
   if t == nil and not st.exhausted and type(static) == "table" and fits_ffi
@@ -305,6 +348,20 @@ end
 
 local actions = { continue = "continue", stop = "stop", pause = "pause", exploit = "exploit" }
 
+-- The experiment's stop rule (a table of thresholds or a function): "stop" or nil.
+local function stop_rule(t, r)
+  local stop = st.stop
+  if type(stop) == "function" then
+    if stop(t, r) then return "stop" end
+  elseif stop then
+    for k, v in pairs(stop) do
+      local x = r[k]
+      if type(x) == "number" and x >= v then return "stop" end
+    end
+  end
+  return nil
+end
+
 -- A result arrived (already in trials[index].last_result): the stop rule first, as in Ray
 -- Tune, then the scheduler; the searcher hears every result. Returns the action, whether to
 -- checkpoint, whether the experiment's stop rule (not the scheduler) decided, and for an
@@ -314,15 +371,12 @@ function R.on_result(index)
   local t = trials[index]
   local r = t.last_result
   t.iteration = r.training_iteration
-  local stop, action = st.stop, nil
-  if type(stop) == "function" then
-    if stop(t, r) then action = "stop" end
-  elseif stop then
-    for k, v in pairs(stop) do
-      local x = r[k]
-      if type(x) == "number" and x >= v then
-        action = "stop"
-        break
+  local action = stop_rule(t, r)
+  if st.budget and st.budget:result() and not action then
+    action = "stop" -- the budget is spent: the waiting trials end too, nothing new starts
+    for _, v in ipairs(trials) do
+      if (v.status == "PENDING" or v.status == "PAUSED") and not R.replaying then
+        st.stops[#st.stops + 1] = { v.index, "the experiment's budget is spent" }
       end
     end
   end
@@ -418,6 +472,14 @@ function R.set_checkpoint(index, path, iteration)
   local t = trials[index]
   t.checkpoint, t.checkpoint_iteration = path, iteration
 end
+
+-- Hot swap (lua/tunelua/swap.lua): a new scheduler, the journal replayed into it, replaces the
+-- running one. The engine calls swap_begin, swap_event for each journal line, swap_finish.
+local swap_env = { st = st, trials = trials, context = context, install = install,
+  stop_rule = stop_rule, runner = R }
+function R.swap_begin(dir) return require("tunelua.swap").begin(swap_env, dir) end
+function R.swap_event(ev) return require("tunelua.swap").event(swap_env, ev) end
+function R.swap_finish(ok) return require("tunelua.swap").finish(swap_env, ok) end
 
 function R.on_complete(index, ok)
   local t = trials[index]

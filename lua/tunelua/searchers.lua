@@ -17,8 +17,8 @@
 
 local dsl = require "tunelua.dsl"
 
-local type, pairs, ipairs, error, tostring, setmetatable, select, unpack =
-  type, pairs, ipairs, error, tostring, setmetatable, select, unpack
+local type, pairs, ipairs, error, tostring, setmetatable, getmetatable, select, unpack =
+  type, pairs, ipairs, error, tostring, setmetatable, getmetatable, select, unpack
 local log, mexp, floor, min, max, ceil, huge = math.log, math.exp, math.floor, math.min, math.max,
   math.ceil, math.huge
 local format, concat = string.format, table.concat
@@ -380,7 +380,8 @@ Repeater.__index = Repeater
 function Repeater:setup(exp)
   self.exp = exp
   self.metric = self.metric or exp.metric
-  local inner = {}
+  -- a copy with the same metatable, so that exp.replaying (read through it) still answers
+  local inner = setmetatable({}, getmetatable(exp))
   for k, v in pairs(exp) do inner[k] = v end
   inner.num_samples = ceil((exp.num_samples or 1) / self.n)
   self.group_of, self.current = {}, nil

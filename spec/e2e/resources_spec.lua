@@ -248,16 +248,34 @@ end
       r.stderr)
   end)
 
-  it("keeps the trainer's exit status and signals through the __bind wrapper", function()
-    assert.are.equal(7, H.sh(H.quote(H.bin) .. " __bind 0 -- sh -c 'exit 7'"))
+  it("keeps the trainer's exit status and signals through tunelua-bind", function()
+    -- the binder the engine uses: the one beside the binary under test (build-asan/ too)
+    local bind = H.quote((H.bin:gsub("[^/]+$", "tunelua-bind")))
+    assert.are.equal(7, H.sh(bind .. " 0 -- sh -c 'exit 7'"))
     -- (the shell's own "Terminated" notice goes to /dev/null with the group's stderr)
-    assert.are.equal("143", H.capture("{ " .. H.quote(H.bin) ..
-      " __bind 0 -- sh -c 'kill -TERM $$'; echo $?; } 2>/dev/null"))
-    local out = H.capture(H.quote(H.bin) .. " __bind 0 -- sh -c " ..
+    assert.are.equal("143", H.capture("{ " .. bind ..
+      " 0 -- sh -c 'kill -TERM $$'; echo $?; } 2>/dev/null"))
+    local out = H.capture(bind .. " 1,0 -- sh -c " ..
       H.quote("grep Cpus_allowed_list: /proc/self/status; echo \"$0 $1\"") .. " a b")
-    assert.is_truthy(out:find("Cpus_allowed_list:%s+0\n"), out)
+    assert.is_truthy(out:find("Cpus_allowed_list:%s+0%-1\n"), out)
     assert.is_truthy(out:find("a b", 1, true), out)
-    assert.are.equal(127, H.sh(H.quote(H.bin) .. " __bind 0 -- /nonexistent/trainer"))
+    assert.are.equal(127, H.sh(bind .. " 0 -- /nonexistent/trainer"))
+    assert.are.equal(127, H.sh(bind .. " 0 sh -c true")) -- usage: no "--"
+    -- a bad list runs the trainer unpinned, with a warning
+    out = H.capture(bind .. " 0-x -- sh -c 'echo ran' 2>&1")
+    assert.is_truthy(out:find('bad CPU list "0-x"', 1, true), out)
+    assert.is_truthy(out:find("ran", 1, true), out)
+  end)
+
+  it("does not pin trials when tunelua-bind is not beside the engine", function()
+    local d = H.tmpdir()
+    os.execute("cp " .. H.quote(H.bin) .. " " .. H.quote(d .. "/tunelua"))
+    local r = H.run({ "resources", "--json" }, { bin = d .. "/tunelua" })
+    assert.are.equal(0, r.code, H.describe(r))
+    local c = H.decode(r.stdout).cpus
+    assert.is_false(c.binding)
+    assert.are.equal("off: " .. d .. "/tunelua-bind is missing (make builds it beside tunelua)",
+      c.binding_note)
   end)
 
   it("tunelua resources says what it found and where from", function()

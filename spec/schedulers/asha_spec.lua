@@ -101,6 +101,31 @@ describe("asha (unit)", function()
     assert.are.same({ "P1", "P3", "P1", "T9", "P1", "P3", "P1", "P1", "P1" }, final)
   end)
 
+  it("promotion: at the end the unpromoted trials are stopped, in trial order", function()
+    local s = asha { max_t = 9, grace_period = 1, reduction_factor = 3, promotion = true }
+    local exp = S.harness(s, cfgs(), "loss", "min")
+    local stopped = {}
+    exp.stop_trial = function(v, why) -- what the engine does with the request
+      assert.are.equal("PAUSED", v.status)
+      stopped[#stopped + 1] = v.id .. ": " .. why
+      v.status = "TERMINATED"
+      s:on_trial_complete(v, v.last_result)
+    end
+    assert.are.same(PROMOTION, S.drive(s, exp, "loss", loss, 50)) -- the same promotions
+    assert.are.same({
+      "00000: not promoted from rung training_iteration = 1",
+      "00001: not promoted from rung training_iteration = 3",
+      "00002: not promoted from rung training_iteration = 1",
+      "00004: not promoted from rung training_iteration = 1",
+      "00005: not promoted from rung training_iteration = 3",
+      "00006: not promoted from rung training_iteration = 1",
+      "00007: not promoted from rung training_iteration = 1",
+      "00008: not promoted from rung training_iteration = 1",
+    }, stopped)
+    assert.is_nil(s:choose_trial_to_run())
+    assert.are.same({}, s.waiting)
+  end)
+
   it("promotion, max mode: the same schedule", function()
     local s = asha { max_t = 9, grace_period = 1, reduction_factor = 3, promotion = true,
       metric = "acc", mode = "max" }
@@ -186,7 +211,8 @@ describe("asha (e2e, simulate executor)", function()
   it("one slot, promotion: who paused, who was promoted", function()
     local summary, journal = run(S.grid_src(XS, "tune.schedulers.asha { max_t = 9, " ..
       "grace_period = 1, reduction_factor = 3, promotion = true }"))
-    assert.are.same({ "P1", "P3", "P1", "T9", "P1", "P3", "P1", "P1", "P1" }, by_trial(summary))
+    -- the unpromoted end TERMINATED where they paused
+    assert.are.same({ "T1", "T3", "T1", "T9", "T1", "T3", "T1", "T1", "T1" }, by_trial(summary))
     local starts = {}
     for _, e in ipairs(journal) do
       if e.ev == "started" then starts[#starts + 1] = tonumber(e.trial) end
@@ -194,9 +220,62 @@ describe("asha (e2e, simulate executor)", function()
     -- the unit schedule's "+" events: 1, 5 and 3 are resumed by promotions
     assert.are.same({ 0, 1, 2, 1, 3, 4, 5, 6, 7, 8, 5, 3 }, starts)
     local dec = S.decisions(journal)
-    assert.are.same({ "pause@1", "pause@3" }, dec["00001"])
+    assert.are.same({ "pause@1", "pause@3", "stop@3" }, dec["00001"])
     assert.are.same({ "pause@3", "stop@9" }, dec["00003"])
+    assert.are.same({ "pause@1", "stop@1" }, dec["00008"])
+    assert.are.equal("done", summary.status)
   end)
+
+  for _, n in ipairs { 5, 8, 27 } do
+    it("promotion, " .. n .. " trials on 4 slots: ending the losers changes no promotion",
+      function()
+      -- the same experiment with end_losers switched off (the behaviour before: losers stay
+      -- PAUSED) must start, pause and promote exactly the same trials at the same iterations
+      local function src(keep_paused)
+        return table.concat({
+          'local tune = require "tunelua"',
+          "local s = tune.schedulers.asha { max_t = 27, grace_period = 1, reduction_factor = 3," ..
+            " promotion = true, brackets = 2 }",
+          keep_paused and "s.end_losers = function() end" or "",
+          "return tune.experiment {",
+          "  trainer = { simulate = function(c, it, st, rng) return { loss = c.x + 1 / it + " ..
+            "0.01 * rng:normal() } end, iteration_time = function(c) return 1 + c.x end },",
+          "  config = { x = tune.uniform(0, 1) }, num_samples = " .. n .. ",",
+          "  metric = 'loss', mode = 'min',",
+          "  max_concurrent = 4, scheduler = s,",
+          "}", "" }, "\n")
+      end
+      local function schedule(journal)
+        local out = {}
+        for _, e in ipairs(journal) do
+          if e.ev == "started" or (e.ev == "decision" and e.action == "pause") then
+            out[#out + 1] = e.ev .. " " .. e.trial .. "@" .. tostring(e.iteration)
+          elseif e.ev == "result" then
+            out[#out + 1] = "result " .. e.trial .. "@" .. e.result.training_iteration
+          end
+        end
+        return out
+      end
+      local s_new, j_new = run(src(false), 3)
+      local s_old, j_old = run(src(true), 3)
+      assert.are.same(schedule(j_old), schedule(j_new))
+      local paused_before, promoted = 0, 0
+      for i, t in ipairs(s_new.trials) do
+        local o = s_old.trials[i]
+        assert.are.equal(o.iterations, t.iterations, t.id)
+        assert.are_not.equal("PAUSED", t.status, t.id)
+        if o.status == "PAUSED" then
+          paused_before = paused_before + 1
+          assert.are.equal("TERMINATED", t.status, t.id)
+        else
+          assert.are.equal(o.status, t.status, t.id)
+        end
+        if t.iterations > 1 then promoted = promoted + 1 end
+      end
+      assert.is_true(paused_before >= math.floor(n / 3), paused_before)
+      assert.is_true(promoted >= 1, promoted)
+    end)
+  end
 
   it("27 trials on 4 slots: stops only at rungs, deterministic for a seed", function()
     local src = table.concat({
