@@ -14,7 +14,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 BUILD := build
 SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
 OBJ := $(SRC:engine/%.c=$(BUILD)/%.o)
-LUA_SRC := $(wildcard lua/*.lua lua/tunelua/*.lua schedulers/*.lua)
+LUA_SRC := $(wildcard lua/*.lua lua/tunelua/*.lua schedulers/*.lua) engine/plot.html
 TESTS := $(wildcard engine/test/test-*.c)
 
 .PHONY: all deps demo test test-slurm test-c test-lua test-e2e test-python lint install clean check-valgrind \
@@ -119,8 +119,9 @@ clean:
 
 # ---- Sanitizers and fuzzing (engine/README.md, "Fuzzing and sanitizers") ----
 # What `make fuzz` needs beyond DEBIAN_PACKAGES: clang, its libFuzzer/ASan runtimes and
-# llvm-symbolizer (stack traces with file:line).
-DEBIAN_DEV_PACKAGES := clang libclang-rt-dev llvm slurm-wlm munge
+# llvm-symbolizer (stack traces with file:line); chromium renders the HTML report and the
+# dashboard in the specs (pending without it).
+DEBIAN_DEV_PACKAGES := clang libclang-rt-dev llvm chromium slurm-wlm munge
 
 deps-dev:
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(DEBIAN_DEV_PACKAGES)"

@@ -95,6 +95,7 @@ typedef struct tl_options {
   int no_fsync;          /* acknowledge results without waiting for the disk */
   const char *resume;    /* tunelua resume DIR */
   const char *address;   /* --address HOST[:PORT]: where slurm trainers connect back */
+  const char *dashboard; /* --dashboard [HOST:]PORT, or NULL */
 } tl_options;
 
 typedef struct tl_engine {
@@ -159,6 +160,7 @@ typedef struct tl_engine {
   long results;         /* results seen in this run */
   int own_resume;       /* opt.resume was made absolute here (owned) */
   struct tl_swap *swap; /* SIGHUP hot swap (swap.c; owned) */
+  struct tl_dashboard *dashboard; /* --dashboard (dashboard.c; owned) */
 } tl_engine;
 
 double tl_engine_now(tl_engine *e); /* loop clock, seconds */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "dashboard.h"
 #include "engine.h"
 #include "exec_local.h"
 #include "exec_sim.h"
@@ -76,6 +77,7 @@ static void finish(tl_engine *e) {
   tl_sim_close(e);
   tl_slurm_close(e);
   tl_swap_close(e);
+  tl_dashboard_close(e);
   unlink(e->sock_path);
 }
 
@@ -328,6 +330,7 @@ static void engine_free(tl_engine *e) {
   tl_script_free(e->script);
   tl_journal_close(&e->journal);
   tl_console_free(e);
+  tl_dashboard_free(e);
   tl_sim_free(e);
   tl_slurm_free(e);
   tl_swap_free(e);
@@ -398,6 +401,11 @@ int tl_engine_run(tl_options *opt) {
     goto out;
   }
   tl_resources_detect(e, e->resources_fn || e->gpu_per_trial > 0);
+  if (opt->dashboard && tl_dashboard_bind(e, opt->dashboard, &err) != 0) {
+    fprintf(stderr, "tunelua: %s\n", err);
+    free(err);
+    goto out;
+  }
   if (make_dir(e) != 0) goto out;
   if (tl_status_lock(e->dir, &err) != 0) { /* tunelua status tells a live engine by it */
     fprintf(stderr, "tunelua: %s\n", err);
@@ -495,6 +503,7 @@ int tl_engine_run(tl_options *opt) {
   e->kick_ready = 1;
   if (e->simulate) tl_sim_init(e);
   tl_console_start(e);
+  tl_dashboard_start(e);
   if (e->opt.resume) tl_resume_running(e);
   tl_engine_kick(e);
   uv_run(&loop, UV_RUN_DEFAULT);

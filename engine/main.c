@@ -5,6 +5,7 @@
 
 #include "compare.h"
 #include "engine.h"
+#include "plot.h"
 #include "report.h"
 #include "resources.h"
 #include "status.h"
@@ -26,6 +27,7 @@ static const char *usage =
     "                                 resources = { custom = { NAME = n } })\n"
     "         --no-bind               do not pin trials to their own PUs\n"
     "         --quiet | --json        no live view | machine-readable progress lines\n"
+    "         --dashboard [HOST:]PORT  live report over HTTP (127.0.0.1 unless HOST; port 0: any)\n"
     "         --no-fsync              acknowledge results before they reach the disk (faster;\n"
     "                                 a power loss may lose acknowledged results)\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
@@ -39,6 +41,7 @@ static const char *usage =
     "       tunelua report KEY=VALUE ...   (inside a trainer) report a result\n"
     "       tunelua resources [--json] [--cpus N] [--gpus N] [--mem SIZE] [--resource NAME=N]\n"
     "                                      what trials can have here (hwloc, CUDA runtime)\n"
+    "       tunelua plot DIR [-o FILE.html]  self-contained HTML report (default DIR/report.html)\n"
     "       tunelua --help | --version\n"
     "exit status: 0 done, 1 some trial failed, 2 bad experiment or command line, 3 interrupted\n";
 
@@ -89,7 +92,8 @@ static int run_main(int argc, char **argv, int resume) {
     }
     static const char *with_value[] = {"--scheduler", "--searcher", "--executor", "--dir", "--seed",
                                        "--max-concurrent", "--cpus", "--gpus", "--lua-dir", "--mem",
-                                       "--resource", "--address", NULL};
+                                       "--resource", "--address", "--dashboard",
+                                       NULL};
     int known = 0;
     for (int k = 0; with_value[k]; k++) known |= strcmp(name, with_value[k]) == 0;
     if (!known) return bad("unknown option %s", a);
@@ -105,6 +109,7 @@ static int run_main(int argc, char **argv, int resume) {
     else if (strcmp(name, "--dir") == 0) o.dir = val;
     else if (strcmp(name, "--lua-dir") == 0) o.lua_dir = val;
     else if (strcmp(name, "--address") == 0) o.address = val;
+    else if (strcmp(name, "--dashboard") == 0) o.dashboard = val;
     else if (strcmp(name, "--mem") == 0) {
       if (!(tl_parse_size(val) > 0)) return bad("--mem expects a size > 0 such as 4G or 512M, got %s", val);
       o.mem = tl_parse_size(val);
@@ -183,10 +188,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "checkpoint-dir") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "checkpoint") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
   if (strcmp(cmd, "shared") == 0) return tl_client_main(cmd, argc - 2, argv + 2);
-  if (strcmp(cmd, "status") == 0 || strcmp(cmd, "summary") == 0 ||
-      strcmp(cmd, "plot") == 0) {
-    fprintf(stderr, "tunelua %s: not available in this version yet; read DIR/summary.json\n", cmd);
-    return TL_EXIT_USAGE;
-  }
+  if (strcmp(cmd, "plot") == 0) return tl_plot_main(argc - 2, argv + 2);
   return run_main(argc - 1, argv + 1, 0);
 }
