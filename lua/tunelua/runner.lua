@@ -69,7 +69,10 @@ local function load_component(kind, what)
     ctor = v
   else
     local ok, v = pcall(require, "schedulers." .. what)
-    if not ok then usage_error(format("unknown %s '%s': %s", kind, what, tostring(v))) end
+    if not ok and tostring(v):find("module 'schedulers." .. what .. "' not found", 1, true) then
+      usage_error(require("tunelua.swap").unknown(kind, what))
+    end
+    if not ok then usage_error(format("%s '%s': %s", kind, what, tostring(v))) end
     ctor = v
   end
   local callable = type(ctor) == "table" and (getmetatable(ctor) or {}).__call

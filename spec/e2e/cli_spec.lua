@@ -119,6 +119,18 @@ describe("e2e: tunelua run and --dir", function()
     assert.are.equal("done", H.summary(dirs[1]).status)
   end)
 
+  -- A misspelt name gets one line that says what would do, not Lua's module search path.
+  for _, c in ipairs { { "--scheduler", "ashaa", "unknown scheduler 'ashaa' (built-in: fifo, " },
+    { "--searcher", "tpee", "unknown searcher 'tpee' (built-in: random, grid, " } } do
+    it(c[1] .. " with an unknown name: exit 2, one line naming it and the built-ins", function()
+      local r = H.run { small_exp(), c[1], c[2], "--dir", H.tmpdir() .. "/run", "--quiet" }
+      assert.are.equal(2, r.code, H.describe(r))
+      assert.is_truthy(r.stderr:find("tunelua: " .. c[3], 1, true), r.stderr)
+      assert.is_falsy(r.stderr:find("no file", 1, true), r.stderr)
+      assert.are.equal(1, #nonblank_lines(r.stderr), r.stderr)
+    end)
+  end
+
   it("refuses a --dir that already holds an experiment, leaving it alone", function()
     local dir = H.tmpdir() .. "/run"
     local exp = small_exp()

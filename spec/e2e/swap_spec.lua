@@ -133,6 +133,34 @@ end
     assert.is_true(stops > 0)
   end)
 
+  -- A run of `--scheduler NAME`, NAME a named variant of the experiment (`schedulers = { ... }`):
+  -- a swap without swap.lua re-reads that variant, as `--scheduler NAME` built it (not the
+  -- built-in of that name with default options, nor "unknown scheduler"), so swapping it for
+  -- itself leaves the journal as it was; swap.lua naming a variant gets the variant too.
+  for _, name in ipairs { "asha", "quick" } do
+    it("--scheduler " .. name .. " (a named variant) swapped for itself: the same journal",
+      function()
+        local path = H.experiment(A.src(A.combos[1][2], nil, "  schedulers = { " .. name ..
+          " = tune.schedulers.asha { max_t = 9, grace_period = 2, reduction_factor = 2 } },"))
+        local ref, dir, viafile = H.tmpdir() .. "/ref", H.tmpdir() .. "/swapped",
+          H.tmpdir() .. "/swapfile"
+        run { path, "--dir", ref, "--seed", "3", "--quiet", "--cpus", "8", "--scheduler", name }
+        local r = run({ path, "--dir", dir, "--seed", "3", "--quiet", "--cpus", "8",
+          "--scheduler", name }, { TUNELUA_SWAP_AT = "20,45" })
+        assert.are.equal(0, #events(dir, "swap_failed"), r.stderr)
+        local swaps = events(dir, "swap")
+        assert.are.equal(2, #swaps, H.describe(r))
+        assert.are.same({ "--scheduler", name }, { swaps[1].source, swaps[1].name })
+        assert.is_nil(A.first_difference(A.journal(ref), A.journal(dir, { swap = true })))
+        H.sh("mkdir -p " .. H.quote(viafile))
+        H.write(viafile .. "/swap.lua", "return { scheduler = " .. H.lit(name) .. " }\n")
+        r = run({ path, "--dir", viafile, "--seed", "3", "--quiet", "--cpus", "8",
+          "--scheduler", name }, { TUNELUA_SWAP_AT = "20" })
+        assert.are.equal(0, #events(viafile, "swap_failed"), r.stderr)
+        assert.is_nil(A.first_difference(A.journal(ref), A.journal(viafile, { swap = true })))
+      end)
+  end
+
   it("a scheduler that fails during the replay: warned, journaled, nothing changes", function()
     local path = H.experiment(A.src(A.combos[2][2]))
     local ref, dir = H.tmpdir() .. "/ref", H.tmpdir() .. "/bad"
