@@ -209,6 +209,34 @@ describe("e2e: resume after kill -9", function()
     assert.are.equal(0, dups)
   end)
 
+  -- A budget given by TUNELUA_BUDGET (what `tunelua compare --budget` hands each run) is
+  -- journaled, so that `tunelua resume DIR/<label>` of a stopped run keeps it: the resumed
+  -- run ends at the budget, not after every trial's 50 iterations.
+  it("a TUNELUA_BUDGET run stopped by a scheduler error keeps its budget on resume", function()
+    local flag = H.tmpdir() .. "/broken"
+    H.write(flag, "yes")
+    local exp = H.experiment((sim_src:gsub("num_samples = 40,", [[num_samples = 6,
+  max_concurrent = 2,
+  scheduler = { name = "fragile", on_result = function(_, _, r)
+    local f = io.open(]] .. H.lit(flag) .. [[)
+    if f and r.training_iteration == 20 then f:close(); error("flaky scheduler") end
+    if f then f:close() end
+    return "continue"
+  end },]])))
+    local dir = H.tmpdir() .. "/run"
+    local r = H.run({ exp, "--dir", dir, "--seed", "5", "--quiet" }, { env = {
+      TUNELUA_BUDGET = "70" } })
+    assert.are.equal(1, r.code, H.describe(r))
+    os.remove(flag)
+    r = H.run { "resume", dir, "--quiet" }
+    assert.are.equal(0, r.code, H.describe(r))
+    local all = results(dir)
+    local n = count(all)
+    assert.is_true(n >= 70 and n <= 72, n) -- one more per running trial may come in
+    assert.are.equal("done", H.summary(dir).status)
+    assert.are.equal("70", H.journal(dir)[1].budget_given)
+  end)
+
   it("refuses a directory without a journal", function()
     local r = H.run { "resume", H.tmpdir() }
     assert.are.equal(2, r.code, H.describe(r))
