@@ -142,6 +142,27 @@ describe("tunelua compare", function()
       assert.are.equal(worst, doc.target)
     end)
 
+    -- The default target is the worst method's median best, so every method reaches it in at
+    -- least half of its repeats; with 2 repeats (an even count) exactly half can reach it,
+    -- and the median time to target is then the lower one, not "never".
+    it("gives every method an iters/time to target, also with an even count of repeats",
+      function()
+        for _, m in ipairs(doc.methods) do
+          assert.is_true(m.reached * 2 >= m.runs_ok, m.label)
+          assert.are.equal("number", type(m.iters_to_target), m.label)
+          assert.are.equal("number", type(m.time_to_target), m.label)
+          local ks = {}
+          for _, run in ipairs(doc.runs) do
+            if run.method == m.label and run.iters_to_target then
+              ks[#ks + 1] = run.iters_to_target
+            end
+          end
+          table.sort(ks)
+          assert.is_true(m.iters_to_target >= ks[1] and m.iters_to_target <= ks[#ks], m.label)
+        end
+        assert.is_nil(r.stdout:find("\n%S+%-random%s+2/2%s+%S+ ± %S+%s+%S+ ± %S+%s+%-"), r.stdout)
+      end)
+
     it("writes compare.html: self-contained, the data embedded", function()
       local html = H.read(out .. "/compare.html")
       assert.truthy(html:find("<svg", 1, true))
