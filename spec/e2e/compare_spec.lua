@@ -27,6 +27,20 @@ local function first_config(dir)
   end
 end
 
+-- An experiment of n trials that run real processes until stopped: each reports a loss one
+-- lower every 0.1 s.
+local function counting_exp(n)
+  return H.experiment(([[
+local tune = require "tunelua"
+return tune.experiment {
+  trainer = { cmd = { "/bin/sh", "-c",
+    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
+  config = { x = tune.uniform(0, 1) }, num_samples = %d, max_concurrent = 2,
+  metric = "loss", mode = "min",
+}
+]]):format(H.bin, n))
+end
+
 describe("tunelua compare", function()
   teardown(H.cleanup)
 
@@ -199,15 +213,7 @@ describe("tunelua compare", function()
   end)
 
   it("a wall-clock budget with real processes ends each run soon after it", function()
-    local path = H.experiment(([[
-local tune = require "tunelua"
-return tune.experiment {
-  trainer = { cmd = { "/bin/sh", "-c",
-    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
-  config = { x = tune.uniform(0, 1) }, num_samples = 50, max_concurrent = 2,
-  metric = "loss", mode = "min",
-}
-]]):format(H.bin))
+    local path = counting_exp(50)
     local out = H.tmpdir() .. "/cmp"
     local r = H.run { "compare", path, "--schedulers", "fifo", "--repeat", "2", "--jobs", "2",
       "--budget", "1s", "--dir", out }
@@ -226,15 +232,7 @@ return tune.experiment {
   end)
 
   it("SIGTERM: stops the runs (resumable), starts no more, reports what ended (exit 3)", function()
-    local path = H.experiment(([[
-local tune = require "tunelua"
-return tune.experiment {
-  trainer = { cmd = { "/bin/sh", "-c",
-    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
-  config = { x = tune.uniform(0, 1) }, num_samples = 2, max_concurrent = 2,
-  metric = "loss", mode = "min",
-}
-]]):format(H.bin))
+    local path = counting_exp(2)
     local out = H.tmpdir() .. "/cmp"
     local h = H.spawn { "compare", path, "--schedulers", "fifo", "--repeat", "3", "--jobs", "2",
       "--dir", out }

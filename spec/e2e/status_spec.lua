@@ -26,13 +26,8 @@ local function journal_results(dir)
 end
 
 local function running_with_results(dir, want)
-  local ok, s = pcall(H.summary, dir)
-  if not ok then return nil end
-  local n = 0
-  for _, t in ipairs(s.trials) do
-    if t.status == "RUNNING" and t.iterations >= 2 then n = n + 1 end
-  end
-  return n >= want
+  local n = H.running(dir, 2)
+  return n and n >= want
 end
 
 local function slow_exp(name, marker)

@@ -15,13 +15,7 @@ local function sim(path, dir, env)
   return run({ path, "--dir", dir, "--seed", "3", "--quiet", "--cpus", "8" }, env)
 end
 
-local function events(dir, kind)
-  local out = {}
-  for _, e in ipairs(H.journal(dir)) do
-    if e.ev == kind then out[#out + 1] = e end
-  end
-  return out
-end
+local events = H.events
 
 describe("hot swap", function()
   teardown(H.cleanup)
