@@ -346,21 +346,26 @@ return tune.experiment {
   end)
 end)
 
-describe("budget in the experiment file (tunelua run)", function()
-  teardown(H.cleanup)
-
-  it("{ results = 50 } ends the experiment after 50 results: every trial TERMINATED", function()
-    local path = H.experiment(([[
+-- An experiment on mf.lua's good preset, 30 iterations a trial, with `fields` added.
+local function mf_exp(fields)
+  return H.experiment(([[
 local tune = require "tunelua"
 local mf = dofile(%s)
 local p = mf.preset("good")
 return tune.experiment {
   trainer = { simulate = mf.trainer(p) },
-  config = mf.space(p, tune), num_samples = 20, metric = "loss", mode = "min",
-  stop = { training_iteration = 30 }, max_concurrent = 4,
-  budget = { results = 50 },
+  config = mf.space(p, tune), metric = "loss", mode = "min",
+  stop = { training_iteration = 30 },
+  %s
 }
-]]):format(H.lit(MF)))
+]]):format(H.lit(MF), fields))
+end
+
+describe("budget in the experiment file (tunelua run)", function()
+  teardown(H.cleanup)
+
+  it("{ results = 50 } ends the experiment after 50 results: every trial TERMINATED", function()
+    local path = mf_exp("num_samples = 20, max_concurrent = 4, budget = { results = 50 },")
     local dir = H.tmpdir() .. "/run"
     local r = H.run { path, "--dir", dir, "--seed", "1", "--quiet" }
     assert.are.equal(0, r.code, H.describe(r))
@@ -387,16 +392,7 @@ return tune.experiment {
   end)
 
   it("TUNELUA_BUDGET=5 (what compare sets) overrides it", function()
-    local path = H.experiment(([[
-local tune = require "tunelua"
-local mf = dofile(%s)
-local p = mf.preset("good")
-return tune.experiment {
-  trainer = { simulate = mf.trainer(p) },
-  config = mf.space(p, tune), num_samples = 4, metric = "loss", mode = "min",
-  stop = { training_iteration = 30 }, max_concurrent = 1,
-}
-]]):format(H.lit(MF)))
+    local path = mf_exp("num_samples = 4, max_concurrent = 1,")
     local dir = H.tmpdir() .. "/run"
     local r = H.run({ path, "--dir", dir, "--quiet" }, { env = { TUNELUA_BUDGET = "5" } })
     assert.are.equal(0, r.code, H.describe(r))
