@@ -92,6 +92,7 @@ typedef struct tl_options {
   int quiet, json;
   int no_fsync;          /* acknowledge results without waiting for the disk */
   const char *resume;    /* tunelua resume DIR */
+  const char *name;      /* resume: the name the experiment started with (its journal) */
 } tl_options;
 
 typedef struct tl_engine {

@@ -78,6 +78,10 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
   if ((!budget || !*budget) && str(ev, "budget_given"))
     setenv("TUNELUA_BUDGET", str(ev, "budget_given"), 1);
   *cwd = str(ev, "cwd") ? tl_strdup(str(ev, "cwd")) : NULL;
+  if (str(ev, "name")) { /* not the copy's file name, for an experiment named after its file */
+    snprintf(keep[3], sizeof keep[3], "%s", str(ev, "name"));
+    opt->name = keep[3];
+  }
   snprintf(keep[5], sizeof keep[5], "%s/experiment.lua", opt->resume);
   opt->exp_path = keep[5];
   opt->dir = opt->resume;

@@ -114,7 +114,8 @@ function R.load(path, over)
   end
   exp.scheduler = exp.scheduler or require("schedulers.fifo")({})
   exp.searcher = exp.searcher or require("schedulers.random")({})
-  exp.name = exp.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub("[^%w_.-]", "_")
+  exp.name = exp.name or over.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub(
+    "[^%w_.-]", "_")
   exp.seed = over.seed or exp.seed or over.random_seed
   if over.max_concurrent then exp.max_concurrent = over.max_concurrent end
   local executor = over.executor or exp.executor

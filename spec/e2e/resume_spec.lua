@@ -235,6 +235,23 @@ describe("e2e: resume after kill -9", function()
     assert.are.equal("70", H.journal(dir)[1].budget_given)
   end)
 
+  -- An experiment without `name` is named after its file; a resume reads the copy
+  -- DIR/experiment.lua, and must keep the name the run started with.
+  it("keeps the name of an experiment named after its file", function()
+    local flag = H.write(H.tmpdir() .. "/broken", "yes")
+    local src = H.read(fragile_exp(flag, "")):gsub('name = "sim%-kill",', "")
+    local exp = H.write(H.tmpdir() .. "/my-study.lua", src)
+    local dir = H.tmpdir() .. "/run"
+    local r = H.run { exp, "--dir", dir, "--seed", "5", "--quiet" }
+    assert.are.equal(1, r.code, H.describe(r))
+    assert.are.equal("my-study", H.summary(dir).name)
+    os.remove(flag)
+    r = H.run { "resume", dir }
+    assert.are.equal(0, r.code, H.describe(r))
+    assert.truthy(r.stdout:find("experiment my-study in ", 1, true), r.stdout)
+    assert.are.equal("my-study", H.summary(dir).name)
+  end)
+
   it("refuses a directory without a journal", function()
     local r = H.run { "resume", H.tmpdir() }
     assert.are.equal(2, r.code, H.describe(r))
