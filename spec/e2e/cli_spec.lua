@@ -131,6 +131,21 @@ describe("e2e: tunelua run and --dir", function()
     end)
   end
 
+  -- A searcher named as the scheduler (TPE has on_result, so it would run as a scheduler
+  -- that never stops anything) or a scheduler as the searcher: exit 2 before any trial.
+  for _, c in ipairs {
+    { "--scheduler", "tpe", "'tpe' is not a scheduler (it is a searcher: use --searcher)" },
+    { "--searcher", "asha", "'asha' is not a searcher (it has no suggest)" },
+  } do
+    it(c[1] .. " " .. c[2] .. ": exit 2, saying what it is", function()
+      local dir = H.tmpdir() .. "/run"
+      local r = H.run { small_exp(), c[1], c[2], "--dir", dir, "--quiet" }
+      assert.are.equal(2, r.code, H.describe(r))
+      assert.is_truthy(r.stderr:find("tunelua: " .. c[3], 1, true), r.stderr)
+      assert.is_false(H.exists(dir .. "/journal.jsonl"))
+    end)
+  end
+
   it("refuses a --dir that already holds an experiment, leaving it alone", function()
     local dir = H.tmpdir() .. "/run"
     local exp = small_exp()
