@@ -105,11 +105,6 @@ function R.load(path, over)
   if over.searcher then
     exp.searcher = exp.searchers[over.searcher] or load_component("searcher", over.searcher)
   end
-  -- searchers have on_result too: one named as the scheduler would run and never stop a trial
-  if over.scheduler and exp.scheduler.suggest ~= nil then
-    usage_error(format("'%s' is not a scheduler (it is a searcher: use --searcher)",
-      over.scheduler))
-  end
   if over.searcher and (type(exp.searcher) ~= "table"
     or type(exp.searcher.suggest) ~= "function") then
     usage_error(format("'%s' is not a searcher (it has no suggest)", over.searcher))

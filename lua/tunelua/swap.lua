@@ -28,6 +28,15 @@ local function is_scheduler(v)
   return type(v) == "table" and type(v.on_result) == "function"
 end
 
+-- A searcher has on_result too; as the scheduler it would never stop anything.
+local function not_searcher(obj)
+  if obj.suggest ~= nil then
+    error(format("tunelua: '%s' is a searcher, not a scheduler (a searcher goes in --searcher " ..
+      "or searcher = ...)", tostring(obj.name)), 0)
+  end
+  return obj
+end
+
 M.builtin = { scheduler = "fifo, asha, asha_promotion, hyperband, median, pbt, pb2",
   searcher = "random, grid, tpe, bohb" }
 
@@ -85,7 +94,7 @@ function M.build(what, depth, variant)
     end
     return M.build(ctor, depth + 1)
   end
-  if is_scheduler(what) then return what end
+  if is_scheduler(what) then return not_searcher(what) end
   if tune.is_experiment(what) then
     return what.scheduler or require("schedulers.fifo")({})
   end
@@ -96,7 +105,7 @@ function M.build(what, depth, variant)
       error("tunelua: the scheduler constructor did not return a scheduler (an object with " ..
         "on_result)", 0)
     end
-    return obj
+    return not_searcher(obj)
   end
   if type(what) == "table" and what.scheduler ~= nil then
     return M.build(what.scheduler, depth + 1, variant)

@@ -134,7 +134,7 @@ describe("e2e: tunelua run and --dir", function()
   -- A searcher named as the scheduler (TPE has on_result, so it would run as a scheduler
   -- that never stops anything) or a scheduler as the searcher: exit 2 before any trial.
   for _, c in ipairs {
-    { "--scheduler", "tpe", "'tpe' is not a scheduler (it is a searcher: use --searcher)" },
+    { "--scheduler", "tpe", "'tpe' is a searcher, not a scheduler (a searcher goes in " },
     { "--searcher", "asha", "'asha' is not a searcher (it has no suggest)" },
   } do
     it(c[1] .. " " .. c[2] .. ": exit 2, saying what it is", function()

@@ -184,6 +184,7 @@ end } }
       { "bad option",
         "return { scheduler = require('tunelua').schedulers.asha { max_t = -1 } }", "max_t" },
       { "not a scheduler", "return 42", "want a scheduler name" },
+      { "a searcher", "return { scheduler = 'tpe' }", "'tpe' is a searcher, not a scheduler" },
       { "raises", "error('swap file raised')", "swap file raised" },
     }
     for _, c in ipairs(cases) do
