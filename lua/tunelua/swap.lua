@@ -92,7 +92,13 @@ function M.build(what, depth, variant)
       end
       error("tunelua: scheduler '" .. what .. "': " .. tostring(ctor), 0)
     end
-    return M.build(ctor, depth + 1)
+    if not callable(ctor) then return M.build(ctor, depth + 1) end
+    local built, obj = pcall(ctor, {})
+    if not built then -- a built-in that wants options (pbt): say where they go
+      error(format("tunelua: %s\n  (give it options in the experiment: schedulers = { %s = " ..
+        "tune.schedulers.%s { ... } })", tostring(obj):gsub("^tunelua: ", ""), what, what), 0)
+    end
+    return M.build(obj, depth + 1)
   end
   if is_scheduler(what) then return not_searcher(what) end
   if tune.is_experiment(what) then

@@ -146,6 +146,15 @@ describe("e2e: tunelua run and --dir", function()
     end)
   end
 
+  -- PBT cannot be built without options: the message says where options go.
+  it("--scheduler pbt: exit 2, the constructor's error and how to give it options", function()
+    local r = H.run { small_exp(), "--scheduler", "pbt", "--dir", H.tmpdir() .. "/run" }
+    assert.are.equal(2, r.code, H.describe(r))
+    assert.is_truthy(r.stderr:find("pbt: give hyperparam_mutations", 1, true), r.stderr)
+    assert.is_truthy(r.stderr:find("schedulers = { pbt = tune.schedulers.pbt { ... } }", 1,
+      true), r.stderr)
+  end)
+
   it("refuses a --dir that already holds an experiment, leaving it alone", function()
     local dir = H.tmpdir() .. "/run"
     local exp = small_exp()
