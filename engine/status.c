@@ -323,7 +323,7 @@ static void list_experiments(const char *cmd, const char *dir) {
       if (engine_alive(sub, &pid, &left))
         state = "running";
       else if (!state || strcmp(state, "running") == 0)
-        state = "stopped (no engine)";
+        state = "interrupted (engine gone)";
       if (shown++ < 20) fprintf(stderr, "  %-24s %s\n", ents[i]->d_name, state);
       cJSON_Delete(doc);
       free(text);
