@@ -375,6 +375,9 @@ end
 -- Everything after the command line: check, run, analyse, report. Returns the exit code.
 function M.compare(o)
   local exp = load_experiment(o.experiment)
+  if not o.budget_spec and exp.budget then
+    o.budget_spec = exp.budget -- the runs end at the file's budget: count within it too
+  end
   local executor = o.executor or exp.executor
   if executor == "simulate" and not exp.simulate then
     fail(o.experiment .. ": --executor simulate needs trainer.simulate in the experiment")

@@ -377,6 +377,23 @@ describe("budget in the experiment file (tunelua run)", function()
     assert.is_true(#s.trials < 20)
   end)
 
+  -- compare without --budget: the runs end at the file's budget, and compare counts what
+  -- they used within it (not the few results past it) and says which budget it was.
+  it("compare of a file with a budget counts each run within it", function()
+    local path = mf_exp("num_samples = 20, max_concurrent = 4, budget = { results = 50 },")
+    local out = H.tmpdir() .. "/cmp"
+    local r = H.run { "compare", path, "--schedulers", "fifo,asha", "--repeat", "1",
+      "--dir", out }
+    assert.are.equal(0, r.code, H.describe(r))
+    assert.truthy(r.stdout:find("budget 50 results", 1, true), r.stdout)
+    local doc = H.json(out .. "/compare.json")
+    assert.are.equal(50, doc.budget.results)
+    for _, run in ipairs(doc.runs) do
+      assert.are.equal(50, run.results, run.label)
+      assert.is_true(run.results_total > 50, run.label)
+    end
+  end)
+
   it("rejects a malformed budget with the file and line", function()
     local path = H.experiment([[
 local tune = require "tunelua"
