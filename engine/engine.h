@@ -96,6 +96,7 @@ typedef struct tl_options {
   const char *resume;    /* tunelua resume DIR */
   const char *address;   /* --address HOST[:PORT]: where slurm trainers connect back */
   const char *dashboard; /* --dashboard [HOST:]PORT, or NULL */
+  const char *name;      /* resume: the name the experiment started with (its journal) */
 } tl_options;
 
 typedef struct tl_engine {

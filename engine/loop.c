@@ -477,6 +477,11 @@ int tl_engine_run(tl_options *opt) {
     if (opt->cpus > 0) tl_buf_printf(b, ",\"cpus_given\":%g", opt->cpus);
     if (opt->gpus >= 0) tl_buf_printf(b, ",\"gpus_given\":%g", opt->gpus);
     if (opt->mem > 0) tl_buf_printf(b, ",\"mem_given\":%.0f", opt->mem);
+    const char *budget = getenv("TUNELUA_BUDGET"); /* resume.c sets it again */
+    if (budget && *budget) {
+      tl_buf_adds(b, ",\"budget_given\":");
+      tl_buf_add_json_str(b, budget);
+    }
     tl_journal_end(&e->journal);
   }
   if (e->slurm && tl_slurm_init(e, &err) != 0) {

@@ -13,8 +13,10 @@
 static const char *usage =
     "usage: tunelua EXPERIMENT.lua [options]        same as `tunelua run`\n"
     "       tunelua run EXPERIMENT.lua [options]\n"
-    "         --scheduler NAME|FILE   override the scheduler (fifo, or a .lua path)\n"
-    "         --searcher NAME|FILE    override the searcher (random, grid, or a .lua path)\n"
+    "         --scheduler NAME|FILE   override the scheduler: a name in the experiment's\n"
+    "                                 schedulers = { ... }, a built-in (fifo, asha, hyperband,\n"
+    "                                 median, pbt, pb2), or a .lua path\n"
+    "         --searcher NAME|FILE    the same for the searcher (random, grid, tpe, bohb)\n"
     "         --executor local|slurm|simulate  where trials run (processes, srun steps, or Lua\n"
     "                                 on a virtual clock)\n"
     "         --address HOST[:PORT]   slurm: where trainers on the nodes connect back to\n"

@@ -73,7 +73,15 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
   if (opt->cpus <= 0) opt->cpus = num(ev, "cpus_given", 0);
   if (opt->gpus < 0) opt->gpus = num(ev, "gpus_given", -1);
   if (opt->mem <= 0) opt->mem = num(ev, "mem_given", 0);
+  /* a TUNELUA_BUDGET of the first run (tunelua compare --budget) holds for the resume too */
+  const char *budget = getenv("TUNELUA_BUDGET");
+  if ((!budget || !*budget) && str(ev, "budget_given"))
+    setenv("TUNELUA_BUDGET", str(ev, "budget_given"), 1);
   *cwd = str(ev, "cwd") ? tl_strdup(str(ev, "cwd")) : NULL;
+  if (str(ev, "name")) { /* not the copy's file name, for an experiment named after its file */
+    snprintf(keep[3], sizeof keep[3], "%s", str(ev, "name"));
+    opt->name = keep[3];
+  }
   snprintf(keep[5], sizeof keep[5], "%s/experiment.lua", opt->resume);
   opt->exp_path = keep[5];
   opt->dir = opt->resume;

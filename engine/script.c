@@ -173,6 +173,7 @@ int tl_script_load(tl_script *s, tl_engine *e, char **err) {
   if (e->opt.executor) lua_pushstring(L, e->opt.executor), lua_setfield(L, -2, "executor");
   if (e->opt.address) lua_pushstring(L, e->opt.address), lua_setfield(L, -2, "address");
   if (e->opt.seed >= 0) lua_pushnumber(L, (double)e->opt.seed), lua_setfield(L, -2, "seed");
+  if (e->opt.name) lua_pushstring(L, e->opt.name), lua_setfield(L, -2, "name");
   lua_pushnumber(L, (double)e->seed), lua_setfield(L, -2, "random_seed");
   if (e->opt.max_concurrent != 0) /* -1: --max-concurrent 0, no cap */
     lua_pushinteger(L, e->opt.max_concurrent > 0 ? e->opt.max_concurrent : 0),

@@ -1,5 +1,6 @@
 #include "status.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -299,6 +300,40 @@ static int is_dir(const char *p) {
 
 static void view_free(view *v);
 
+/* DIR is not an experiment: names the experiments directly in it (a `tunelua compare`
+ * directory, tunelua_runs/ itself), each with its state, so that the next command is plain.
+ * Prints nothing when there are none. */
+static void list_experiments(const char *cmd, const char *dir) {
+  struct dirent **ents;
+  int n = scandir(dir, &ents, NULL, alphasort), shown = 0;
+  int len = (int)strlen(dir);
+  while (len > 1 && dir[len - 1] == '/') len--;
+  for (int i = 0; i < n; i++) {
+    char *sub = tl_strfmt("%s/%s", dir, ents[i]->d_name);
+    char *sum = tl_strfmt("%s/summary.json", sub), *jour = tl_strfmt("%s/journal.jsonl", sub);
+    if (ents[i]->d_name[0] != '.' && is_dir(sub) &&
+        (access(sum, R_OK) == 0 || access(jour, R_OK) == 0)) {
+      if (shown == 0)
+        fprintf(stderr, "  the experiments in it (tunelua %s %.*s/NAME):\n", cmd, len, dir);
+      long pid;
+      int left;
+      char *text = tl_read_file(sum, NULL);
+      cJSON *doc = text ? cJSON_Parse(text) : NULL;
+      const char *state = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "status"));
+      if (engine_alive(sub, &pid, &left))
+        state = "running";
+      else if (!state || strcmp(state, "running") == 0)
+        state = "interrupted (engine gone)";
+      if (shown++ < 20) fprintf(stderr, "  %-24s %s\n", ents[i]->d_name, state);
+      cJSON_Delete(doc);
+      free(text);
+    }
+    free(sub), free(sum), free(jour), free(ents[i]);
+  }
+  if (shown > 20) fprintf(stderr, "  ... and %d more\n", shown - 20);
+  if (n >= 0) free(ents);
+}
+
 /* Reads DIR into v; 0, or an exit code after a message. */
 static int load(view *v, const char *cmd, const char *dir) {
   memset(v, 0, sizeof *v);
@@ -324,6 +359,7 @@ static int load(view *v, const char *cmd, const char *dir) {
             "tunelua %s: %s is not an experiment directory (no summary.json or "
             "journal.jsonl in it)\n",
             cmd, dir);
+    list_experiments(cmd, dir);
     free(sum), free(jour);
     view_free(v);
     return TL_EXIT_USAGE;

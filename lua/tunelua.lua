@@ -223,6 +223,10 @@ function M.experiment(spec)
   if sched ~= nil and (type(sched) ~= "table" or type(sched.on_result) ~= "function") then
     fail("scheduler must be made by tune.schedulers.<name> { ... } (an object with on_result)")
   end
+  -- searchers have on_result too: as the scheduler one would never stop a trial
+  if sched ~= nil and sched.suggest ~= nil then
+    fail("scheduler is a searcher (%s): put it in searcher = ...", tostring(sched.name))
+  end
   e.searcher = spec.searcher
   if search ~= nil and (type(search) ~= "table" or type(search.suggest) ~= "function") then
     fail("searcher must be made by tune.searchers.<name> { ... } (an object with suggest)")
@@ -294,6 +298,10 @@ function M.experiment(spec)
       end
       if type(obj) ~= "table" or type(obj[needs]) ~= "function" then
         fail("%s.%s must be made by tune.%s.<name> { ... }", kind, k, kind)
+      end
+      if kind == "schedulers" and obj.suggest ~= nil then
+        fail("schedulers.%s is a searcher (%s): put it in searchers = { ... }", k,
+          tostring(obj.name))
       end
     end
     e[kind] = v

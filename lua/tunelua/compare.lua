@@ -153,8 +153,6 @@ local function load_experiment(path)
   return exp
 end
 
-local builtin_schedulers = "fifo, asha, asha_promotion, hyperband, median, pbt, pb2"
-local builtin_searchers = "random, grid, tpe, bohb"
 
 -- Checks that `name` gives a scheduler (kind "scheduler", method on_result) or a searcher
 -- ("searcher", suggest) the way `tunelua run --scheduler name` would build it. Returns the
@@ -176,9 +174,7 @@ local function resolve(exp, kind, name)
   else
     local ok, v = pcall(require, "schedulers." .. name)
     if not ok then
-      fail(format("unknown %s '%s' (built-in: %s; or a .lua file; or a name in the " ..
-        "experiment's %ss = { ... })", kind, name,
-        kind == "scheduler" and builtin_schedulers or builtin_searchers, kind))
+      fail(require("tunelua.swap").unknown(kind, name))
     end
     ctor = v
   end
@@ -379,6 +375,9 @@ end
 -- Everything after the command line: check, run, analyse, report. Returns the exit code.
 function M.compare(o)
   local exp = load_experiment(o.experiment)
+  if not o.budget_spec and exp.budget then
+    o.budget_spec = exp.budget -- the runs end at the file's budget: count within it too
+  end
   local executor = o.executor or exp.executor
   if executor == "simulate" and not exp.simulate then
     fail(o.experiment .. ": --executor simulate needs trainer.simulate in the experiment")

@@ -50,14 +50,15 @@ local function mean_sd(list)
   return m, sd
 end
 
--- The median of list where missing values (nil, as a count `missing`) rank last: nil when
--- fewer than half the entries have a value.
+-- The median of `total` entries of which those missing from values (repeats that never got
+-- there) rank last: nil when fewer than half the entries have a value. When exactly half have
+-- one (an even total), the lower median: half the repeats got there by then.
 local function median_reached(values, total)
   if total == 0 or #values * 2 < total then return nil end
   local s = sorted(values)
+  if #values * 2 == total then return s[#s] end
   for _ = #s + 1, total do s[#s + 1] = huge end
-  local q = M.quantile(s, 0.5)
-  return q < huge and q or nil
+  return M.quantile(s, 0.5)
 end
 
 -- One run: best-so-far steps on both axes, its best, what it used, and when it reached target.

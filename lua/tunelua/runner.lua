@@ -69,7 +69,10 @@ local function load_component(kind, what)
     ctor = v
   else
     local ok, v = pcall(require, "schedulers." .. what)
-    if not ok then usage_error(format("unknown %s '%s': %s", kind, what, tostring(v))) end
+    if not ok and tostring(v):find("module 'schedulers." .. what .. "' not found", 1, true) then
+      usage_error(require("tunelua.swap").unknown(kind, what))
+    end
+    if not ok then usage_error(format("%s '%s': %s", kind, what, tostring(v))) end
     ctor = v
   end
   local callable = type(ctor) == "table" and (getmetatable(ctor) or {}).__call
@@ -102,6 +105,10 @@ function R.load(path, over)
   if over.searcher then
     exp.searcher = exp.searchers[over.searcher] or load_component("searcher", over.searcher)
   end
+  if over.searcher and (type(exp.searcher) ~= "table"
+    or type(exp.searcher.suggest) ~= "function") then
+    usage_error(format("'%s' is not a searcher (it has no suggest)", over.searcher))
+  end
   st.spec = over.scheduler -- what a SIGHUP without DIR/swap.lua reads again
   local env_budget = os.getenv("TUNELUA_BUDGET")
   if env_budget and env_budget ~= "" then
@@ -111,7 +118,8 @@ function R.load(path, over)
   end
   exp.scheduler = exp.scheduler or require("schedulers.fifo")({})
   exp.searcher = exp.searcher or require("schedulers.random")({})
-  exp.name = exp.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub("[^%w_.-]", "_")
+  exp.name = exp.name or over.name or (path:match("([^/]+)%.lua$") or "experiment"):gsub(
+    "[^%w_.-]", "_")
   exp.seed = over.seed or exp.seed or over.random_seed
   if over.max_concurrent then exp.max_concurrent = over.max_concurrent end
   local executor = over.executor or exp.executor

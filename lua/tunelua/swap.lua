@@ -28,6 +28,37 @@ local function is_scheduler(v)
   return type(v) == "table" and type(v.on_result) == "function"
 end
 
+-- A searcher has on_result too; as the scheduler it would never stop anything.
+local function not_searcher(obj)
+  if obj.suggest ~= nil then
+    error(format("tunelua: '%s' is a searcher, not a scheduler (a searcher goes in --searcher " ..
+      "or searcher = ...)", tostring(obj.name)), 0)
+  end
+  return obj
+end
+
+M.builtin = { scheduler = "fifo, asha, asha_promotion, hyperband, median, pbt, pb2",
+  searcher = "random, grid, tpe, bohb" }
+
+-- The message for a scheduler or searcher name that is neither a built-in nor a variant.
+function M.unknown(kind, name)
+  return format("unknown %s '%s' (built-in: %s; or a .lua file; or a name in the " ..
+    "experiment's %ss = { ... })", kind, name, M.builtin[kind], kind)
+end
+
+-- Runs a Lua file (a scheduler, swap.lua or an experiment) and returns what it returns;
+-- raises "tunelua: FILE:LINE: ..." when it does not load or raises.
+function M.run_file(path)
+  local chunk, err = loadfile(path)
+  if not chunk then error("tunelua: " .. tostring(err), 0) end
+  local was = tune.loading
+  tune.loading = path
+  local ok, v = pcall(chunk)
+  tune.loading = was
+  if not ok then error("tunelua: " .. tostring(v):gsub("^tunelua: ", ""), 0) end
+  return v
+end
+
 -- A scheduler object from what a swap (or --scheduler) names:
 --   "asha"               schedulers/asha.lua, read again (so an edit under --lua-dir counts)
 --   "path/x.lua"         a file returning any of the forms below
@@ -35,34 +66,41 @@ end
 --   a scheduler object   tune.schedulers.asha { ... }
 --   { scheduler = X }    X any of these (what DIR/swap.lua returns)
 --   an experiment        its scheduler (fifo when it names none)
+-- variant(name), when given, is asked first for a name: the experiment's named variant
+-- (`schedulers = { NAME = ... }`), as `--scheduler NAME` takes it before the built-ins.
 -- Raises "tunelua: ..." naming what was wrong.
-function M.build(what, depth)
+function M.build(what, depth, variant)
   depth = depth or 0
   if depth > 8 then error("tunelua: scheduler files refer to each other in a loop", 0) end
   if type(what) == "string" then
     if what:match("%.lua$") then
-      local chunk, err = loadfile(what)
-      if not chunk then error("tunelua: " .. tostring(err), 0) end
-      local was = tune.loading
-      tune.loading = what
-      local ok, v = pcall(chunk)
-      tune.loading = was
-      if not ok then error("tunelua: " .. tostring(v):gsub("^tunelua: ", ""), 0) end
+      local v = M.run_file(what)
       if v == nil then error(format("tunelua: %s returns nothing (want a scheduler, " ..
         "{ scheduler = ... } or an experiment)", what), 0) end
-      return M.build(v, depth + 1)
+      return M.build(v, depth + 1, variant)
     end
+    local v = variant and variant(what)
+    if v ~= nil then return M.build(v, depth + 1) end
     local name = "schedulers." .. what
     local was = package.loaded[name]
     package.loaded[name] = nil
     local ok, ctor = pcall(require, name)
     if not ok then
       package.loaded[name] = was
-      error(format("tunelua: unknown scheduler '%s': %s", what, tostring(ctor)), 0)
+      if tostring(ctor):find("module '" .. name .. "' not found", 1, true) then
+        error("tunelua: " .. M.unknown("scheduler", what), 0)
+      end
+      error("tunelua: scheduler '" .. what .. "': " .. tostring(ctor), 0)
     end
-    return M.build(ctor, depth + 1)
+    if not callable(ctor) then return M.build(ctor, depth + 1) end
+    local built, obj = pcall(ctor, {})
+    if not built then -- a built-in that wants options (pbt): say where they go
+      error(format("tunelua: %s\n  (give it options in the experiment: schedulers = { %s = " ..
+        "tune.schedulers.%s { ... } })", tostring(obj):gsub("^tunelua: ", ""), what, what), 0)
+    end
+    return M.build(obj, depth + 1)
   end
-  if is_scheduler(what) then return what end
+  if is_scheduler(what) then return not_searcher(what) end
   if tune.is_experiment(what) then
     return what.scheduler or require("schedulers.fifo")({})
   end
@@ -73,10 +111,10 @@ function M.build(what, depth)
       error("tunelua: the scheduler constructor did not return a scheduler (an object with " ..
         "on_result)", 0)
     end
-    return obj
+    return not_searcher(obj)
   end
   if type(what) == "table" and what.scheduler ~= nil then
-    return M.build(what.scheduler, depth + 1)
+    return M.build(what.scheduler, depth + 1, variant)
   end
   error(format("tunelua: want a scheduler name, a .lua path, a scheduler, { scheduler = ... } " ..
     "or an experiment; got %s", type(what) == "table" and "a table without on_result" or
@@ -122,7 +160,13 @@ function M.begin(E, dir)
   else
     what, source, file = st.path, "experiment", st.path
   end
-  local sched = M.build(what)
+  -- a named variant is read again from the experiment file: a new object, edits count
+  local function variant(name)
+    if st.exp.schedulers[name] == nil then return nil end
+    local e = M.run_file(st.path)
+    return tune.is_experiment(e) and e.schedulers[name] or nil
+  end
+  local sched = M.build(what, 0, variant)
   if sched == st.sched then
     error("tunelua: " .. source .. " gave the scheduler that is running, not a new one", 0)
   end

@@ -97,6 +97,20 @@ describe("e2e: a wrong experiment file exits 2", function()
     assert.is_true(has(r.stderr, "bad_exp.lua:"), r.stderr)
   end)
 
+  -- A searcher has on_result too, so it passed for a scheduler that never stops anything.
+  for _, c in ipairs {
+    { "scheduler = tune.searchers.tpe {},", "bad_exp.lua:4: scheduler is a searcher (tpe)" },
+    { "schedulers = { t = tune.searchers.tpe {} },",
+      "bad_exp.lua:4: schedulers.t is a searcher (tpe)" },
+  } do
+    it(c[1] .. " is refused with the line", function()
+      local r = run_bad(header .. "return tune.experiment {\n"
+        .. "  trainer = { cmd = { 'true' } },\n  " .. c[1] .. "\n}\n")
+      assert.are.equal(2, r.code, H.describe(r))
+      assert.is_true(has(r.stderr, c[2]), r.stderr)
+    end)
+  end
+
   it("a file that returns no experiment is refused", function()
     local r = run_bad("return 42\n")
     assert.are.equal(2, r.code, H.describe(r))

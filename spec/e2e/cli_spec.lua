@@ -119,6 +119,42 @@ describe("e2e: tunelua run and --dir", function()
     assert.are.equal("done", H.summary(dirs[1]).status)
   end)
 
+  -- A misspelt name gets one line that says what would do, not Lua's module search path.
+  for _, c in ipairs { { "--scheduler", "ashaa", "unknown scheduler 'ashaa' (built-in: fifo, " },
+    { "--searcher", "tpee", "unknown searcher 'tpee' (built-in: random, grid, " } } do
+    it(c[1] .. " with an unknown name: exit 2, one line naming it and the built-ins", function()
+      local r = H.run { small_exp(), c[1], c[2], "--dir", H.tmpdir() .. "/run", "--quiet" }
+      assert.are.equal(2, r.code, H.describe(r))
+      assert.is_truthy(r.stderr:find("tunelua: " .. c[3], 1, true), r.stderr)
+      assert.is_falsy(r.stderr:find("no file", 1, true), r.stderr)
+      assert.are.equal(1, #nonblank_lines(r.stderr), r.stderr)
+    end)
+  end
+
+  -- A searcher named as the scheduler (TPE has on_result, so it would run as a scheduler
+  -- that never stops anything) or a scheduler as the searcher: exit 2 before any trial.
+  for _, c in ipairs {
+    { "--scheduler", "tpe", "'tpe' is a searcher, not a scheduler (a searcher goes in " },
+    { "--searcher", "asha", "'asha' is not a searcher (it has no suggest)" },
+  } do
+    it(c[1] .. " " .. c[2] .. ": exit 2, saying what it is", function()
+      local dir = H.tmpdir() .. "/run"
+      local r = H.run { small_exp(), c[1], c[2], "--dir", dir, "--quiet" }
+      assert.are.equal(2, r.code, H.describe(r))
+      assert.is_truthy(r.stderr:find("tunelua: " .. c[3], 1, true), r.stderr)
+      assert.is_false(H.exists(dir .. "/journal.jsonl"))
+    end)
+  end
+
+  -- PBT cannot be built without options: the message says where options go.
+  it("--scheduler pbt: exit 2, the constructor's error and how to give it options", function()
+    local r = H.run { small_exp(), "--scheduler", "pbt", "--dir", H.tmpdir() .. "/run" }
+    assert.are.equal(2, r.code, H.describe(r))
+    assert.is_truthy(r.stderr:find("pbt: give hyperparam_mutations", 1, true), r.stderr)
+    assert.is_truthy(r.stderr:find("schedulers = { pbt = tune.schedulers.pbt { ... } }", 1,
+      true), r.stderr)
+  end)
+
   it("refuses a --dir that already holds an experiment, leaving it alone", function()
     local dir = H.tmpdir() .. "/run"
     local exp = small_exp()

@@ -27,6 +27,20 @@ local function first_config(dir)
   end
 end
 
+-- An experiment of n trials that run real processes until stopped: each reports a loss one
+-- lower every 0.1 s.
+local function counting_exp(n)
+  return H.experiment(([[
+local tune = require "tunelua"
+return tune.experiment {
+  trainer = { cmd = { "/bin/sh", "-c",
+    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
+  config = { x = tune.uniform(0, 1) }, num_samples = %d, max_concurrent = 2,
+  metric = "loss", mode = "min",
+}
+]]):format(H.bin, n))
+end
+
 describe("tunelua compare", function()
   teardown(H.cleanup)
 
@@ -142,6 +156,27 @@ describe("tunelua compare", function()
       assert.are.equal(worst, doc.target)
     end)
 
+    -- The default target is the worst method's median best, so every method reaches it in at
+    -- least half of its repeats; with 2 repeats (an even count) exactly half can reach it,
+    -- and the median time to target is then the lower one, not "never".
+    it("gives every method an iters/time to target, also with an even count of repeats",
+      function()
+        for _, m in ipairs(doc.methods) do
+          assert.is_true(m.reached * 2 >= m.runs_ok, m.label)
+          assert.are.equal("number", type(m.iters_to_target), m.label)
+          assert.are.equal("number", type(m.time_to_target), m.label)
+          local ks = {}
+          for _, run in ipairs(doc.runs) do
+            if run.method == m.label and run.iters_to_target then
+              ks[#ks + 1] = run.iters_to_target
+            end
+          end
+          table.sort(ks)
+          assert.is_true(m.iters_to_target >= ks[1] and m.iters_to_target <= ks[#ks], m.label)
+        end
+        assert.is_nil(r.stdout:find("\n%S+%-random%s+2/2%s+%S+ ± %S+%s+%S+ ± %S+%s+%-"), r.stdout)
+      end)
+
     it("writes compare.html: self-contained, the data embedded", function()
       local html = H.read(out .. "/compare.html")
       assert.truthy(html:find("<svg", 1, true))
@@ -178,15 +213,7 @@ describe("tunelua compare", function()
   end)
 
   it("a wall-clock budget with real processes ends each run soon after it", function()
-    local path = H.experiment(([[
-local tune = require "tunelua"
-return tune.experiment {
-  trainer = { cmd = { "/bin/sh", "-c",
-    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
-  config = { x = tune.uniform(0, 1) }, num_samples = 50, max_concurrent = 2,
-  metric = "loss", mode = "min",
-}
-]]):format(H.bin))
+    local path = counting_exp(50)
     local out = H.tmpdir() .. "/cmp"
     local r = H.run { "compare", path, "--schedulers", "fifo", "--repeat", "2", "--jobs", "2",
       "--budget", "1s", "--dir", out }
@@ -205,15 +232,7 @@ return tune.experiment {
   end)
 
   it("SIGTERM: stops the runs (resumable), starts no more, reports what ended (exit 3)", function()
-    local path = H.experiment(([[
-local tune = require "tunelua"
-return tune.experiment {
-  trainer = { cmd = { "/bin/sh", "-c",
-    "i=0; while :; do i=$((i+1)); %s report loss=$((100 - i)) || exit 0; sleep 0.1; done" } },
-  config = { x = tune.uniform(0, 1) }, num_samples = 2, max_concurrent = 2,
-  metric = "loss", mode = "min",
-}
-]]):format(H.bin))
+    local path = counting_exp(2)
     local out = H.tmpdir() .. "/cmp"
     local h = H.spawn { "compare", path, "--schedulers", "fifo", "--repeat", "3", "--jobs", "2",
       "--dir", out }
@@ -327,21 +346,26 @@ return tune.experiment {
   end)
 end)
 
-describe("budget in the experiment file (tunelua run)", function()
-  teardown(H.cleanup)
-
-  it("{ results = 50 } ends the experiment after 50 results: every trial TERMINATED", function()
-    local path = H.experiment(([[
+-- An experiment on mf.lua's good preset, 30 iterations a trial, with `fields` added.
+local function mf_exp(fields)
+  return H.experiment(([[
 local tune = require "tunelua"
 local mf = dofile(%s)
 local p = mf.preset("good")
 return tune.experiment {
   trainer = { simulate = mf.trainer(p) },
-  config = mf.space(p, tune), num_samples = 20, metric = "loss", mode = "min",
-  stop = { training_iteration = 30 }, max_concurrent = 4,
-  budget = { results = 50 },
+  config = mf.space(p, tune), metric = "loss", mode = "min",
+  stop = { training_iteration = 30 },
+  %s
 }
-]]):format(H.lit(MF)))
+]]):format(H.lit(MF), fields))
+end
+
+describe("budget in the experiment file (tunelua run)", function()
+  teardown(H.cleanup)
+
+  it("{ results = 50 } ends the experiment after 50 results: every trial TERMINATED", function()
+    local path = mf_exp("num_samples = 20, max_concurrent = 4, budget = { results = 50 },")
     local dir = H.tmpdir() .. "/run"
     local r = H.run { path, "--dir", dir, "--seed", "1", "--quiet" }
     assert.are.equal(0, r.code, H.describe(r))
@@ -351,6 +375,23 @@ return tune.experiment {
     assert.are.equal("done", s.status)
     for _, t in ipairs(s.trials) do assert.are.equal("TERMINATED", t.status) end
     assert.is_true(#s.trials < 20)
+  end)
+
+  -- compare without --budget: the runs end at the file's budget, and compare counts what
+  -- they used within it (not the few results past it) and says which budget it was.
+  it("compare of a file with a budget counts each run within it", function()
+    local path = mf_exp("num_samples = 20, max_concurrent = 4, budget = { results = 50 },")
+    local out = H.tmpdir() .. "/cmp"
+    local r = H.run { "compare", path, "--schedulers", "fifo,asha", "--repeat", "1",
+      "--dir", out }
+    assert.are.equal(0, r.code, H.describe(r))
+    assert.truthy(r.stdout:find("budget 50 results", 1, true), r.stdout)
+    local doc = H.json(out .. "/compare.json")
+    assert.are.equal(50, doc.budget.results)
+    for _, run in ipairs(doc.runs) do
+      assert.are.equal(50, run.results, run.label)
+      assert.is_true(run.results_total > 50, run.label)
+    end
   end)
 
   it("rejects a malformed budget with the file and line", function()
@@ -368,16 +409,7 @@ return tune.experiment {
   end)
 
   it("TUNELUA_BUDGET=5 (what compare sets) overrides it", function()
-    local path = H.experiment(([[
-local tune = require "tunelua"
-local mf = dofile(%s)
-local p = mf.preset("good")
-return tune.experiment {
-  trainer = { simulate = mf.trainer(p) },
-  config = mf.space(p, tune), num_samples = 4, metric = "loss", mode = "min",
-  stop = { training_iteration = 30 }, max_concurrent = 1,
-}
-]]):format(H.lit(MF)))
+    local path = mf_exp("num_samples = 4, max_concurrent = 1,")
     local dir = H.tmpdir() .. "/run"
     local r = H.run({ path, "--dir", dir, "--quiet" }, { env = { TUNELUA_BUDGET = "5" } })
     assert.are.equal(0, r.code, H.describe(r))

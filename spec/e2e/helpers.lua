@@ -106,6 +106,25 @@ function H.journal(dir)
   return H.jsonl(dir .. "/journal.jsonl")
 end
 
+-- The journal events of one kind ("swap", "decision", ...), in order.
+function H.events(dir, kind)
+  local out = {}
+  for _, e in ipairs(H.journal(dir)) do
+    if e.ev == kind then out[#out + 1] = e end
+  end
+  return out
+end
+
+-- How many trials summary.json shows RUNNING with at least min_iterations results; nil while
+-- there is no summary.json to read.
+function H.running(dir, min_iterations)
+  local ok, s = pcall(H.summary, dir)
+  if not ok then return nil end
+  return H.count(s.trials, function(t)
+    return t.status == "RUNNING" and t.iterations >= min_iterations
+  end)
+end
+
 -- summary.trials keyed by id, and the list of ids.
 function H.trials_by_id(summary)
   local by = {}

@@ -67,6 +67,19 @@ return tune.experiment {
 }
 ]]
 
+-- sim_src with 6 trials (and `extra` fields) and a scheduler that raises at a trial's 20th
+-- result while the file `flag` exists: the run stops resumably (exit 1) until it is removed.
+local function fragile_exp(flag, extra)
+  return H.experiment((sim_src:gsub("num_samples = 40,", [[num_samples = 6,
+  ]] .. extra .. [[
+  scheduler = { name = "fragile", on_result = function(_, _, r)
+    local f = io.open(]] .. H.lit(flag) .. [[)
+    if f and r.training_iteration == 20 then f:close(); error("flaky scheduler") end
+    if f then f:close() end
+    return "continue"
+  end },]])))
+end
+
 describe("e2e: resume after kill -9", function()
   teardown(H.cleanup)
 
@@ -181,15 +194,8 @@ describe("e2e: resume after kill -9", function()
   end)
 
   it("a scheduler error stops the run resumably; after the fix it completes", function()
-    local flag = H.tmpdir() .. "/broken"
-    H.write(flag, "yes")
-    local exp = H.experiment((sim_src:gsub("num_samples = 40,", [[num_samples = 6,
-  scheduler = { name = "fragile", on_result = function(_, _, r)
-    local f = io.open(]] .. H.lit(flag) .. [[)
-    if f and r.training_iteration == 20 then f:close(); error("flaky scheduler") end
-    if f then f:close() end
-    return "continue"
-  end },]])))
+    local flag = H.write(H.tmpdir() .. "/broken", "yes")
+    local exp = fragile_exp(flag, "")
     local dir = H.tmpdir() .. "/run"
     local r = H.run { exp, "--dir", dir, "--seed", "5", "--quiet" }
     assert.are.equal(1, r.code, H.describe(r))
@@ -207,6 +213,43 @@ describe("e2e: resume after kill -9", function()
     end
     local _, dups = results(dir)
     assert.are.equal(0, dups)
+  end)
+
+  -- A budget given by TUNELUA_BUDGET (what `tunelua compare --budget` hands each run) is
+  -- journaled, so that `tunelua resume DIR/<label>` of a stopped run keeps it: the resumed
+  -- run ends at the budget, not after every trial's 50 iterations.
+  it("a TUNELUA_BUDGET run stopped by a scheduler error keeps its budget on resume", function()
+    local flag = H.write(H.tmpdir() .. "/broken", "yes")
+    local exp = fragile_exp(flag, "max_concurrent = 2,")
+    local dir = H.tmpdir() .. "/run"
+    local r = H.run({ exp, "--dir", dir, "--seed", "5", "--quiet" }, { env = {
+      TUNELUA_BUDGET = "70" } })
+    assert.are.equal(1, r.code, H.describe(r))
+    os.remove(flag)
+    r = H.run { "resume", dir, "--quiet" }
+    assert.are.equal(0, r.code, H.describe(r))
+    local all = results(dir)
+    local n = count(all)
+    assert.is_true(n >= 70 and n <= 72, n) -- one more per running trial may come in
+    assert.are.equal("done", H.summary(dir).status)
+    assert.are.equal("70", H.journal(dir)[1].budget_given)
+  end)
+
+  -- An experiment without `name` is named after its file; a resume reads the copy
+  -- DIR/experiment.lua, and must keep the name the run started with.
+  it("keeps the name of an experiment named after its file", function()
+    local flag = H.write(H.tmpdir() .. "/broken", "yes")
+    local src = H.read(fragile_exp(flag, "")):gsub('name = "sim%-kill",', "")
+    local exp = H.write(H.tmpdir() .. "/my-study.lua", src)
+    local dir = H.tmpdir() .. "/run"
+    local r = H.run { exp, "--dir", dir, "--seed", "5", "--quiet" }
+    assert.are.equal(1, r.code, H.describe(r))
+    assert.are.equal("my-study", H.summary(dir).name)
+    os.remove(flag)
+    r = H.run { "resume", dir }
+    assert.are.equal(0, r.code, H.describe(r))
+    assert.truthy(r.stdout:find("experiment my-study in ", 1, true), r.stdout)
+    assert.are.equal("my-study", H.summary(dir).name)
   end)
 
   it("refuses a directory without a journal", function()

@@ -2,13 +2,8 @@
 local H = require "spec.e2e.helpers"
 
 local function running_count(dir)
-  local ok, s = pcall(H.summary, dir)
-  if not ok then return nil end
-  local n = 0
-  for _, t in ipairs(s.trials) do
-    if t.status == "RUNNING" and t.iterations >= 1 then n = n + 1 end
-  end
-  return n >= 2 and n or nil
+  local n = H.running(dir, 1)
+  return n and n >= 2 and n or nil
 end
 
 for _, sig in ipairs { "INT", "TERM" } do

@@ -26,13 +26,8 @@ local function journal_results(dir)
 end
 
 local function running_with_results(dir, want)
-  local ok, s = pcall(H.summary, dir)
-  if not ok then return nil end
-  local n = 0
-  for _, t in ipairs(s.trials) do
-    if t.status == "RUNNING" and t.iterations >= 2 then n = n + 1 end
-  end
-  return n >= want
+  local n = H.running(dir, 2)
+  return n and n >= want
 end
 
 local function slow_exp(name, marker)
@@ -338,6 +333,28 @@ describe("e2e: status and summary on bad input", function()
       assert.are.equal(2, r.code, H.describe(r))
       assert.is_truthy(r.stderr:find(c[2], 1, true), r.stderr)
       assert.are.equal("", r.stdout)
+    end
+  end)
+end)
+
+-- `tunelua status` on a folder of experiments (what `tunelua compare` makes, or tunelua_runs/
+-- itself) names the experiments in it, so the next command is obvious.
+describe("e2e: status of a directory that holds experiments", function()
+  teardown(H.cleanup)
+
+  it("a compare directory: exit 2, each run's directory and its state", function()
+    local out = H.tmpdir() .. "/cmp"
+    local r = H.run { "compare", H.root .. "/examples/research/mf.lua", "--schedulers",
+      "fifo,asha", "--repeat", "1", "--budget", "50", "--dir", out }
+    assert.are.equal(0, r.code, H.describe(r))
+    for _, cmd in ipairs { "status", "summary" } do
+      r = H.run({ cmd, out }, { no_wrap = true })
+      assert.are.equal(2, r.code, H.describe(r))
+      assert.truthy(r.stderr:find("is not an experiment directory", 1, true), r.stderr)
+      assert.truthy(r.stderr:find("tunelua " .. cmd .. " " .. out .. "/NAME", 1, true), r.stderr)
+      assert.truthy(r.stderr:find("\n  asha%-random%-r1 +done\n"), r.stderr)
+      assert.truthy(r.stderr:find("\n  fifo%-random%-r1 +done\n"), r.stderr)
+      assert.is_nil(r.stderr:find("compare.html", 1, true), r.stderr)
     end
   end)
 end)

@@ -15,13 +15,7 @@ local function sim(path, dir, env)
   return run({ path, "--dir", dir, "--seed", "3", "--quiet", "--cpus", "8" }, env)
 end
 
-local function events(dir, kind)
-  local out = {}
-  for _, e in ipairs(H.journal(dir)) do
-    if e.ev == kind then out[#out + 1] = e end
-  end
-  return out
-end
+local events = H.events
 
 describe("hot swap", function()
   teardown(H.cleanup)
@@ -133,6 +127,34 @@ end
     assert.is_true(stops > 0)
   end)
 
+  -- A run of `--scheduler NAME`, NAME a named variant of the experiment (`schedulers = { ... }`):
+  -- a swap without swap.lua re-reads that variant, as `--scheduler NAME` built it (not the
+  -- built-in of that name with default options, nor "unknown scheduler"), so swapping it for
+  -- itself leaves the journal as it was; swap.lua naming a variant gets the variant too.
+  for _, name in ipairs { "asha", "quick" } do
+    it("--scheduler " .. name .. " (a named variant) swapped for itself: the same journal",
+      function()
+        local path = H.experiment(A.src(A.combos[1][2], nil, "  schedulers = { " .. name ..
+          " = tune.schedulers.asha { max_t = 9, grace_period = 2, reduction_factor = 2 } },"))
+        local ref, dir, viafile = H.tmpdir() .. "/ref", H.tmpdir() .. "/swapped",
+          H.tmpdir() .. "/swapfile"
+        run { path, "--dir", ref, "--seed", "3", "--quiet", "--cpus", "8", "--scheduler", name }
+        local r = run({ path, "--dir", dir, "--seed", "3", "--quiet", "--cpus", "8",
+          "--scheduler", name }, { TUNELUA_SWAP_AT = "20,45" })
+        assert.are.equal(0, #events(dir, "swap_failed"), r.stderr)
+        local swaps = events(dir, "swap")
+        assert.are.equal(2, #swaps, H.describe(r))
+        assert.are.same({ "--scheduler", name }, { swaps[1].source, swaps[1].name })
+        assert.is_nil(A.first_difference(A.journal(ref), A.journal(dir, { swap = true })))
+        H.sh("mkdir -p " .. H.quote(viafile))
+        H.write(viafile .. "/swap.lua", "return { scheduler = " .. H.lit(name) .. " }\n")
+        r = run({ path, "--dir", viafile, "--seed", "3", "--quiet", "--cpus", "8",
+          "--scheduler", name }, { TUNELUA_SWAP_AT = "20" })
+        assert.are.equal(0, #events(viafile, "swap_failed"), r.stderr)
+        assert.is_nil(A.first_difference(A.journal(ref), A.journal(viafile, { swap = true })))
+      end)
+  end
+
   it("a scheduler that fails during the replay: warned, journaled, nothing changes", function()
     local path = H.experiment(A.src(A.combos[2][2]))
     local ref, dir = H.tmpdir() .. "/ref", H.tmpdir() .. "/bad"
@@ -162,6 +184,7 @@ end } }
       { "bad option",
         "return { scheduler = require('tunelua').schedulers.asha { max_t = -1 } }", "max_t" },
       { "not a scheduler", "return 42", "want a scheduler name" },
+      { "a searcher", "return { scheduler = 'tpe' }", "'tpe' is a searcher, not a scheduler" },
       { "raises", "error('swap file raised')", "swap file raised" },
     }
     for _, c in ipairs(cases) do

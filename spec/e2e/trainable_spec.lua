@@ -47,13 +47,7 @@ local function results(dir, id)
   return out
 end
 
-local function events(dir, kind)
-  local out = {}
-  for _, e in ipairs(H.journal(dir)) do
-    if e.ev == kind then out[#out + 1] = e end
-  end
-  return out
-end
+local events = H.events
 
 describe("e2e: function and class trainers", function()
   local fr, fdir, cr, cdir
