@@ -62,6 +62,8 @@ static void finish(tl_engine *e) {
   tl_buf_adds(b, ",\"status\":");
   tl_buf_add_json_str(b, status);
   tl_journal_end(&e->journal);
+  tl_journal_detach(&e->journal);
+  tl_out_flush_all();
   tl_summary_write(e, status);
   tl_console_finish(e, status);
   uv_close((uv_handle_t *)&e->server, on_handle_closed);
@@ -177,6 +179,7 @@ static void on_tick(uv_timer_t *h) {
                                         "here and can be resumed once there is room",
                                         e->dir, e->journal.error));
   if (e->trial_timeout > 0 && !e->simulate) check_timeouts(e);
+  tl_out_flush_all(); /* the trials' logs follow the journal within a tick */
   if (e->summary_dirty) tl_summary_write(e, "running");
   tl_console_tick(e);
 }
@@ -466,6 +469,11 @@ int tl_engine_run(tl_options *opt) {
   else if (e->script_failed || e->journal.failed || e->counts[TL_ERROR] > 0) code = TL_EXIT_TRIAL_FAILED;
   else code = TL_EXIT_OK;
 out:
+  if (e->journal.check_init) { /* a path that ended the loop without finish() */
+    tl_journal_detach(&e->journal);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  tl_out_flush_all();
   uv_loop_close(&loop);
   engine_free(e);
   return code;
