@@ -18,6 +18,7 @@
 #include "resources.h"
 #include "resume.h"
 #include "script.h"
+#include "spawn.h"
 #include "trial.h"
 
 static tl_engine *the_engine; /* for the FFI clock; one engine per process */
@@ -72,6 +73,7 @@ static void finish(tl_engine *e) {
   uv_close((uv_handle_t *)&e->tick, on_handle_closed);
   uv_close((uv_handle_t *)&e->kick, on_handle_closed);
   tl_sim_close(e);
+  tl_spawn_close();
   unlink(e->sock_path);
 }
 
