@@ -827,18 +827,26 @@ int tl_summary_write(tl_engine *e, const char *status) {
   for (int s = 0; s < 5; s++)
     tl_buf_printf(&b, "%s\"%s\":%d", s ? "," : "", tl_status_name((tl_status)s), e->counts[s]);
   tl_buf_adds(&b, "},\"trials\":[");
-  for (int i = 0; i < e->ntrials; i++) {
+  static tl_buf dir;
+  /* streamed to the file through a small buffer: with 100,000 trials the whole text would
+   * be tens of MB, the engine's peak RSS */
+  char *p = tl_strfmt("%s/summary.json", e->dir), *tmp = tl_strfmt("%s.tmp", p);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int rc = fd < 0 ? -errno : 0;
+  for (int i = 0; i < e->ntrials && rc == 0; i++) {
     tl_trial *t = e->trials[i];
-    char *cfg = tl_json_print(t->config);
-    char *last = t->last_result ? tl_json_print(t->last_result) : NULL;
-    char *bst = t->best_result ? tl_json_print(t->best_result) : NULL;
     tl_buf_adds(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
     tl_buf_add_json_str(&b, t->id);
     tl_buf_adds(&b, ",\"status\":");
     tl_buf_add_json_str(&b, tl_status_name(t->status));
-    tl_buf_printf(&b, ",\"config\":%s,\"iterations\":%ld,\"failures\":%d,\"last_result\":%s,"
-                      "\"best_result\":%s,\"error\":",
-                  cfg, t->iterations, t->failures, last ? last : "null", bst ? bst : "null");
+    tl_buf_adds(&b, ",\"config\":");
+    tl_json_write(&b, t->config);
+    tl_buf_printf(&b, ",\"iterations\":%ld,\"failures\":%d,\"last_result\":", t->iterations,
+                  t->failures);
+    tl_json_write(&b, t->last_result); /* null when NULL */
+    tl_buf_adds(&b, ",\"best_result\":");
+    tl_json_write(&b, t->best_result);
+    tl_buf_adds(&b, ",\"error\":");
     if (t->error && t->status != TL_TERMINATED) tl_buf_add_json_str(&b, t->error);
     else tl_buf_adds(&b, "null");
     tl_buf_adds(&b, ",\"checkpoint\":");
@@ -846,15 +854,22 @@ int tl_summary_write(tl_engine *e, const char *status) {
     if (ck) tl_buf_add_json_str(&b, ck + strlen(e->dir) + 1);
     else tl_buf_adds(&b, "null");
     tl_buf_adds(&b, ",\"dir\":");
-    char *dir = tl_strfmt("trials/%s", t->id);
-    tl_buf_add_json_str(&b, dir);
+    tl_buf_reset(&dir);
+    tl_buf_adds(&dir, "trials/");
+    tl_buf_adds(&dir, t->id);
+    tl_buf_add_json_str(&b, dir.data);
     tl_buf_addc(&b, '}');
-    free(dir), free(cfg), free(last), free(bst);
+    if (b.len >= 65536) {
+      rc = tl_write_all(fd, b.data, b.len);
+      tl_buf_reset(&b);
+    }
   }
   tl_buf_adds(&b, "]}\n");
-  char *p = tl_strfmt("%s/summary.json", e->dir);
-  int rc = tl_write_file_atomic(p, b.data, b.len);
-  free(p);
+  if (rc == 0) rc = tl_write_all(fd, b.data, b.len);
+  if (fd >= 0 && close(fd) != 0 && rc == 0) rc = -errno;
+  if (rc == 0 && rename(tmp, p) != 0) rc = -errno;
+  if (rc != 0) unlink(tmp);
+  free(p), free(tmp);
   tl_buf_free(&b);
   e->summary_dirty = 0;
   return rc;
