@@ -17,6 +17,10 @@ DURATION_S = param("B3_DURATION_S", 5.0)
 ARGS = param("B3_ARGS", "")  # e.g. "--no-fsync" (B8 runs both)
 PYTHON_TOO = param("B3_PYTHON", 1)
 PERF = param("B3_PERF", "")
+# also: WIDE trainers at once with the journal's fsync on (group commit: one fdatasync
+# answers every result that arrived while the previous one ran), and 2 with --no-fsync,
+# the engine's own cost without the disk's; 0 skips them
+WIDE = param("B3_WIDE", 16)
 TARGET_US = 5.0
 TARGET_RPS = 50000
 
@@ -33,11 +37,12 @@ return tune.experiment {
 """
 
 
-def measure(cmd, args, perf=None):
+def measure(cmd, args, perf=None, trainers=None):
+    trainers = trainers or TRAINERS
     d = workdir("b3")
     try:
-        r = run_tunelua(d, EXP % (", ".join(json.dumps(c) for c in cmd), DURATION_S, TRAINERS),
-                        ["--cpus", str(TRAINERS)] + args, perf=perf)
+        r = run_tunelua(d, EXP % (", ".join(json.dumps(c) for c in cmd), DURATION_S, trainers),
+                        ["--cpus", str(trainers)] + args, perf=perf)
         first = last = None
         n = 0
         for e in journal(r["dir"]):
@@ -62,6 +67,10 @@ def run(args, python=True, perf=None):
            "c": c, "params": {"trainers": TRAINERS, "duration_s": DURATION_S, "args": " ".join(args)}}
     if python:
         rec["python"] = measure([PYTHON, os.path.join(BENCH, "trainers", "reporter.py")], args)
+    if WIDE and python:
+        rec["wide"] = dict(measure([reporter], args, trainers=WIDE), trainers=WIDE)
+        if "--no-fsync" not in args:
+            rec["no_fsync"] = measure([reporter], args + ["--no-fsync"])
     return rec
 
 

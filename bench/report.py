@@ -82,11 +82,15 @@ def main():
             p("## B3 engine cost\n")
             p("| client | results/s | engine CPU us/result | results | args |")
             p("| --- | --- | --- | --- | --- |")
-            for k in ("c", "python"):
+            names = {"c": "c", "python": "python", "wide": "c, %s trainers" % r.get("wide", {}).get("trainers"),
+                     "no_fsync": "c"}
+            for k in ("c", "python", "wide", "no_fsync"):
                 if k in r:
                     x = r[k]
-                    p("| %s | %s | %s | %s | `%s` |" % (k, fmt(x["results_per_s"]), fmt(x["engine_us_per_result"]),
-                                                    x["results"], r["params"]["args"] or "(defaults)"))
+                    args = ((r["params"]["args"] + " --no-fsync").strip() if k == "no_fsync"
+                            else r["params"]["args"])
+                    p("| %s | %s | %s | %s | `%s` |" % (names[k], fmt(x["results_per_s"]), fmt(x["engine_us_per_result"]),
+                                                    x["results"], args or "(defaults)"))
             p("\n%d trainers back to back for %s s each; target %s.\n" % (
                 r["params"]["trainers"], r["params"]["duration_s"], r["target"]))
         if r.get("bench") == "B8" and "fsync_on" in r:

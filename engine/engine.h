@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "journal.h"
+#include "outbuf.h"
 #include "util.h"
 
 #define TL_VERSION "0.1.0"
@@ -41,7 +42,7 @@ typedef struct tl_trial {
   char *dir;            /* absolute path of trials/<id> (owned) */
   cJSON *config;        /* owned */
   cJSON *last_result;   /* owned, may be NULL */
-  cJSON *best_result;   /* owned, may be NULL */
+  cJSON *best_result;   /* owned, may be NULL; may be the last_result itself (shared) */
   char *error;          /* reason of the last failure (owned) */
   char *note;           /* something the engine saw that explains a later failure (owned) */
   tl_status status;
@@ -65,8 +66,8 @@ typedef struct tl_trial {
   int kill_stage;       /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
   uv_timer_t *kill_timer;
   struct tl_conn *conn; /* bound connection, borrowed */
-  int fd_result, fd_csv;
-  int fd_tfevents;       /* events.out.tfevents (tfevents.c), -1 when closed or off */
+  tl_out out_result, out_csv; /* result.jsonl, progress.csv: buffered (outbuf.h) */
+  tl_out out_tfevents;        /* events.out.tfevents (tfevents.c); closed when off */
   char **csv_cols;      /* progress.csv header, owned */
   int ncsv_cols;
   tl_ckpt *ckpts;       /* recorded checkpoints, oldest first (owned) */

@@ -3,14 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec_slurm.h"
 #include "resources.h"
+#include "exec_slurm.h"
+#include "spawn.h"
 #include "trial.h"
 
 extern char **environ;
@@ -102,13 +104,16 @@ char **tl_exec_env(tl_engine *e, tl_trial *t) {
   return s.v;
 }
 
-/* What execvp would do with cmd in the trial's environment, checked here because the
- * tunelua-bind wrapper execs the trainer after the spawn has succeeded: 0, or UV_ENOENT/UV_EACCES. */
-static int find_cmd(const char *cmd, const char *cwd, char **env) {
+/* What execvp would do with cmd in the trial's environment (its PATH, not the engine's):
+ * 0 with the file in *found (owned; may be NULL), or UV_ENOENT/UV_EACCES. Checked here
+ * because the tunelua-bind wrapper execs the trainer after the spawn has succeeded, and
+ * posix_spawn searches no PATH of the child's. */
+static int find_cmd_path(const char *cmd, const char *cwd, char **env, char **found) {
   if (strchr(cmd, '/')) {
     char *p = cmd[0] == '/' ? tl_strdup(cmd) : tl_strfmt("%s/%s", cwd, cmd);
     int rc = access(p, X_OK) == 0 ? 0 : errno == EACCES ? UV_EACCES : UV_ENOENT;
-    free(p);
+    if (found && rc == 0) *found = p;
+    else free(p);
     return rc;
   }
   const char *path = "/usr/bin:/bin";
@@ -124,16 +129,61 @@ static int find_cmd(const char *cmd, const char *cwd, char **env) {
       if (access(f, X_OK) == 0) rc = 0;
       else rc = UV_EACCES;
     }
-    free(f);
+    if (rc == 0 && found) *found = f;
+    else free(f);
     if (rc == 0 || !end) break;
     d = end;
   }
   return rc;
 }
 
+static int find_cmd(const char *cmd, const char *cwd, char **env) {
+  return find_cmd_path(cmd, cwd, env, NULL);
+}
+
 void tl_exec_env_free(char **env) {
   for (char **p = env; p && *p; p++) free(*p);
   free(env);
+}
+
+/* A trial started by tl_spawn: t->proc only says that its process exists (it is no libuv
+ * handle), and the exit takes the path of uv_spawn's. */
+static uv_process_t spawned_direct;
+
+static void on_direct_exit(uv_loop_t *loop, void *ud, int64_t status, int sig) {
+  tl_trial_exited(loop->data, ud, status, sig);
+}
+
+/* A CPU list ("0-3,8", as hwloc and Cpus_allowed_list write it) into cs; 0, or -1 when it is
+ * malformed or empty. */
+static int cpu_list(const char *s, cpu_set_t *cs) {
+  CPU_ZERO(cs);
+  int any = 0;
+  while (*s) {
+    char *end;
+    long a = strtol(s, &end, 10), b = a;
+    if (end == s || a < 0) return -1;
+    if (*end == '-') {
+      const char *x = end + 1;
+      b = strtol(x, &end, 10);
+      if (end == x || b < a) return -1;
+    }
+    for (long i = a; i <= b && i < CPU_SETSIZE; i++) CPU_SET((int)i, cs), any = 1;
+    if (*end == ',') end++;
+    else if (*end) return -1;
+    s = end;
+  }
+  return any ? 0 : -1;
+}
+
+/* A pinned trial inherits its affinity from the fork: the engine's loop thread takes the
+ * trial's PUs just for the uv_spawn and gets its own back right after, which saves the exec
+ * of a binder on every launch. 1 when pinned so (restore *was after), 0 when the caller must
+ * use the binder instead (the list or the call refused). */
+static int pin_for_spawn(const char *list, cpu_set_t *was) {
+  cpu_set_t cs;
+  if (cpu_list(list, &cs) != 0 || sched_getaffinity(0, sizeof *was, was) != 0) return 0;
+  return sched_setaffinity(0, sizeof cs, &cs) == 0;
 }
 
 int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
@@ -159,8 +209,12 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   o.args = e->cmd;
   /* pinned to its PUs: `tunelua-bind CPUS -- cmd...` sets the affinity, then execs cmd */
   char **argv = NULL;
-  int rc = 0;
-  if (tl_resources_binding(e) && t->alloc && t->alloc->cpuset[0]) {
+  int rc = 0, pinned = 0;
+  cpu_set_t was;
+  if (tl_resources_binding(e) && t->alloc && t->alloc->cpuset[0] &&
+      !getenv("TUNELUA_SPAWN_BINDER"))
+    pinned = pin_for_spawn(t->alloc->cpuset, &was);
+  if (tl_resources_binding(e) && t->alloc && t->alloc->cpuset[0] && !pinned) {
     rc = find_cmd(e->cmd[0], e->cwd, env);
     int n = 0;
     while (e->cmd[n]) n++;
@@ -178,10 +232,38 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   o.stdio = stdio;
   o.stdio_count = 3;
   o.flags = UV_PROCESS_DETACHED; /* setsid: the trial leads its own process group */
+  if (!argv && !getenv("TUNELUA_UV_SPAWN")) { /* no binder: posix_spawn, unless ENOEXEC */
+    char *file = NULL;
+    rc = find_cmd_path(e->cmd[0], e->cwd, env, &file);
+    int fds[3] = {fd_in, fd_out, fd_err}, pid = 0;
+    if (rc == 0) {
+      int src = tl_spawn(e->loop, file, e->cmd, env, e->cwd, fds, on_direct_exit, t, &pid);
+      rc = src == 0 ? 0 : src == -ENOEXEC ? 1 : uv_translate_sys_error(-src);
+    }
+    free(file);
+    if (rc <= 0) {
+      if (pinned) sched_setaffinity(0, sizeof was, &was);
+      close(fd_in), close(fd_out), close(fd_err);
+      strv sv = {.v = env};
+      for (sv.n = 0; env[sv.n]; sv.n++) {}
+      strv_free(&sv);
+      if (rc == 0) {
+        t->proc = &spawned_direct;
+        t->pid = pid;
+        return 0;
+      }
+      *err = rc == UV_ENOENT ? tl_strfmt("trainer command not found: %s (run from %s)", e->cmd[0], e->cwd)
+             : rc == UV_EACCES ? tl_strfmt("trainer command is not executable: %s", e->cmd[0])
+                               : tl_strfmt("cannot start the trainer %s: %s", e->cmd[0], uv_strerror(rc));
+      return -1;
+    }
+    rc = 0; /* a script without #!: execvp's sh fallback, through uv_spawn */
+  }
   uv_process_t *p = tl_xcalloc(1, sizeof *p);
   p->data = t;
   int spawned = rc == 0;
   if (spawned) rc = uv_spawn(e->loop, p, &o);
+  if (pinned) sched_setaffinity(0, sizeof was, &was);
   free(argv);
   close(fd_in), close(fd_out), close(fd_err);
   strv sv = {.v = env};
@@ -204,7 +286,8 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
 }
 
 void tl_exec_signal(tl_trial *t, int sig) {
-  tl_engine *e = t->proc ? t->proc->loop->data : NULL;
+  /* a trial started by tl_spawn has the zeroed marker spawned_direct, without a loop */
+  tl_engine *e = t->proc && t->proc->loop ? t->proc->loop->data : NULL;
   if (e && e->slurm) {
     tl_slurm_signal(e, t, sig);
     return;

@@ -103,12 +103,15 @@ static void on_idle(uv_idle_t *h) {
     tl_engine_kick(e);
     return;
   }
-  /* a batch per loop turn, so signals and the console still get their turn */
+  /* a batch per loop turn, so signals and the console still get their turn; its journal
+   * lines are written together at the end of the turn */
+  tl_journal_hold(&e->journal);
   for (int k = 0; k < 1024 && s->n > 0 && !e->finished; k++) {
     int before = e->running;
     step(e, pop(s));
     if (e->running < before) tl_engine_schedule(e); /* a slot freed at this instant */
   }
+  tl_journal_release(&e->journal);
   if (s->n == 0) {
     uv_idle_stop(h);
     tl_engine_kick(e);

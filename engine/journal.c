@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 int tl_journal_open(tl_journal *j, const char *path, const char **err) {
   memset(j, 0, sizeof *j);
   tl_buf_init(&j->line);
+  tl_buf_init(&j->pending);
   j->fsync = 1;
   j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (j->fd < 0) {
@@ -20,6 +22,8 @@ int tl_journal_open(tl_journal *j, const char *path, const char **err) {
 }
 
 void tl_journal_close(tl_journal *j) {
+  if (j->pending.len && !j->failed && !j->mute) tl_write_all(j->fd, j->pending.data, j->pending.len);
+  tl_buf_free(&j->pending);
   if (j->fd >= 0) {
     if (j->fsync) fdatasync(j->fd);
     close(j->fd);
@@ -35,7 +39,16 @@ tl_buf *tl_journal_begin(tl_journal *j, const char *ev, const char *trial) {
   tl_buf_reset(&j->line);
   tl_buf_adds(&j->line, "{\"ev\":");
   tl_buf_add_json_str(&j->line, ev);
-  tl_buf_printf(&j->line, ",\"t\":%.6f", tl_wallclock());
+  struct timeval tv; /* ,"t":%.6f of the Unix time, without printf */
+  gettimeofday(&tv, NULL);
+  char t[48], *p = t + sizeof t;
+  long us = (long)tv.tv_usec;
+  for (int i = 0; i < 6; i++, us /= 10) *--p = (char)('0' + us % 10);
+  *--p = '.';
+  unsigned long sec = (unsigned long)tv.tv_sec;
+  do *--p = (char)('0' + sec % 10); while (sec /= 10);
+  tl_buf_add(&j->line, ",\"t\":", 5);
+  tl_buf_add(&j->line, p, (size_t)(t + sizeof t - p));
   if (trial) {
     tl_buf_adds(&j->line, ",\"trial\":");
     tl_buf_add_json_str(&j->line, trial);
@@ -43,24 +56,55 @@ tl_buf *tl_journal_begin(tl_journal *j, const char *ev, const char *trial) {
   return &j->line;
 }
 
-/* One write(2) per line with O_APPEND keeps lines whole even if the engine dies between
- * two events. */
+/* Writes the pending lines with one write(2): O_APPEND keeps them whole even if the engine
+ * dies between two turns. */
+static int write_pending(tl_journal *j) {
+  if (j->pending.len == 0) return j->failed ? -1 : 0;
+  int rc = j->failed ? -1 : tl_write_all(j->fd, j->pending.data, j->pending.len);
+  tl_buf_reset(&j->pending);
+  if (rc != 0) {
+    if (!j->failed) j->error = strerror(-rc);
+    j->failed = 1;
+    return -1;
+  }
+  j->flushed = j->written;
+  return 0;
+}
+
+static void on_check(uv_check_t *h) {
+  tl_journal *j = h->data;
+  uv_check_stop(h);
+  j->check_armed = 0;
+  tl_journal_flush(j);
+}
+
 int tl_journal_end(tl_journal *j) {
   tl_buf_add(&j->line, "}\n", 2);
   if (j->mute) return 0;
   if (j->failed) return -1;
-  int rc = tl_write_all(j->fd, j->line.data, j->line.len);
-  if (rc != 0) {
-    j->failed = 1;
-    j->error = strerror(-rc);
-    return -1;
-  }
+  tl_buf_add(&j->pending, j->line.data, j->line.len);
   j->lines++;
   j->written++;
-  return 0;
+  if (j->hold > 0 && j->loop && !j->detached) {
+    if (!j->check_init) {
+      uv_check_init(j->loop, &j->check);
+      j->check.data = j;
+      j->check_init = 1;
+    }
+    if (!j->check_armed) {
+      uv_check_start(&j->check, on_check);
+      j->check_armed = 1;
+    }
+    return 0;
+  }
+  return write_pending(j);
 }
 
+void tl_journal_hold(tl_journal *j) { j->hold++; }
+void tl_journal_release(tl_journal *j) { j->hold--; }
+
 static void start_sync(tl_journal *j);
+static void answer(tl_journal *j);
 
 static void sync_work(uv_work_t *w) {
   tl_journal *j = w->data;
@@ -78,22 +122,14 @@ static void sync_done(uv_work_t *w, int status) {
     j->error = strerror(j->sync_err ? j->sync_err : EIO);
   }
   if (ok) j->synced = j->syncing_upto;
-  int keep = 0;
-  for (int i = 0; i < j->nwaiters; i++) {
-    tl_journal_waiter w = j->waiters[i];
-    if (!ok || w.seq <= j->synced)
-      w.cb(w.ud, ok);
-    else
-      j->waiters[keep++] = w;
-  }
-  j->nwaiters = keep;
-  if (keep > 0) start_sync(j);
+  answer(j);
+  if (j->nwaiters > 0) start_sync(j); /* lines written during this one */
 }
 
 static void start_sync(tl_journal *j) {
-  if (j->syncing) return;
+  if (j->syncing || j->synced >= j->flushed) return;
   j->syncing = 1;
-  j->syncing_upto = j->written;
+  j->syncing_upto = j->flushed;
   j->work.data = j;
   if (uv_queue_work(j->loop, &j->work, sync_work, sync_done) != 0) {
     j->syncing = 0;
@@ -102,8 +138,43 @@ static void start_sync(tl_journal *j) {
   }
 }
 
+/* Answers every waiter whose lines are written (no fsync) or durable; all of them with ok = 0
+ * once the journal failed. */
+static void answer(tl_journal *j) {
+  unsigned long upto = j->fsync ? j->synced : j->flushed;
+  int keep = 0, ok = !j->failed;
+  for (int i = 0; i < j->nwaiters; i++) {
+    tl_journal_waiter w = j->waiters[i];
+    if (!ok || w.seq <= upto)
+      w.cb(w.ud, ok);
+    else
+      j->waiters[keep++] = w;
+  }
+  j->nwaiters = keep;
+}
+
+void tl_journal_flush(tl_journal *j) {
+  write_pending(j);
+  if (j->fsync && !j->failed && j->loop) {
+    if (j->nwaiters) start_sync(j);
+  } else {
+    answer(j);
+  }
+}
+
+void tl_journal_detach(tl_journal *j) {
+  tl_journal_flush(j);
+  if (j->check_init) {
+    uv_check_stop(&j->check);
+    uv_close((uv_handle_t *)&j->check, NULL);
+    j->check_init = j->check_armed = 0;
+  }
+  j->detached = 1; /* from now on every line is written at once */
+}
+
 void tl_journal_after(tl_journal *j, tl_journal_cb cb, void *ud) {
-  if (!j->fsync || !j->loop || j->synced >= j->written) {
+  int all = j->fsync && j->loop ? j->synced >= j->written : j->flushed >= j->written;
+  if (all || j->failed || !j->loop) {
     cb(ud, !j->failed);
     return;
   }
@@ -112,7 +183,7 @@ void tl_journal_after(tl_journal *j, tl_journal_cb cb, void *ud) {
     j->waiters = tl_xrealloc(j->waiters, (size_t)j->capwaiters * sizeof *j->waiters);
   }
   j->waiters[j->nwaiters++] = (tl_journal_waiter){j->written, cb, ud};
-  start_sync(j);
+  if (j->fsync && j->flushed >= j->written) start_sync(j); /* else: after the turn's write */
 }
 
 long tl_journal_repair(const char *path) {

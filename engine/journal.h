@@ -3,7 +3,12 @@
  * Group commit: lines are written at once (write(2), so they survive the engine's death),
  * and fdatasync runs on libuv's thread pool. A reply that acknowledges a result waits, with
  * tl_journal_after, until everything written before it is durable; all the replies that
- * arrive during one fdatasync share the next. */
+ * arrive during one fdatasync share the next.
+ *
+ * Lines ended while the journal is held (tl_journal_hold: the results of one loop turn) are
+ * kept in `pending` and written together by one write(2) in the loop's check phase, at the
+ * end of the turn, or before any line that is not held; the replies waiting on them are
+ * sent only after that write (and, with fsync, after the fdatasync that covers it). */
 #ifndef TL_JOURNAL_H
 #define TL_JOURNAL_H
 
@@ -25,13 +30,17 @@ typedef struct tl_journal {
   int failed;     /* a write failed; the experiment must stop */
   const char *error; /* static text (strerror) */
   tl_buf line;    /* reused line builder */
+  tl_buf pending; /* ended lines not yet written (held) */
+  int hold;       /* > 0: lines ended now may wait for the end of the loop turn */
+  uv_check_t check; /* writes pending lines at the end of the turn */
+  int check_init, check_armed, detached;
   int fsync;      /* 0: acknowledge without waiting for the disk (--no-fsync) */
   int mute;       /* replaying the journal into a fresh engine: write nothing */
   uv_loop_t *loop;
   uv_work_t work;
   int syncing;
   int sync_err;   /* errno of the last fdatasync, from the worker */
-  unsigned long written, synced, syncing_upto;
+  unsigned long written, flushed, synced, syncing_upto; /* line counts */
   unsigned long syncs; /* fdatasync calls, for the benchmarks */
   tl_journal_waiter *waiters;
   int nwaiters, capwaiters;
@@ -43,8 +52,15 @@ void tl_journal_close(tl_journal *j);
  * each beginning with a comma, then tl_journal_end writes it. */
 tl_buf *tl_journal_begin(tl_journal *j, const char *ev, const char *trial);
 int tl_journal_end(tl_journal *j);
-/* Calls cb(ud, ok) once every line written so far is on disk (at once without fsync). */
+/* Calls cb(ud, ok) once every line ended so far is written (without fsync) or on disk. */
 void tl_journal_after(tl_journal *j, tl_journal_cb cb, void *ud);
+/* Lines ended between hold and release may be written at the end of the loop turn. */
+void tl_journal_hold(tl_journal *j);
+void tl_journal_release(tl_journal *j);
+/* Writes the pending lines now and answers the waiters it can. */
+void tl_journal_flush(tl_journal *j);
+/* Before the loop ends: pending lines written, the check handle closed. */
+void tl_journal_detach(tl_journal *j);
 /* Cuts a torn last line (a write the engine did not finish) off the file; returns the
  * number of bytes cut, or -errno. */
 long tl_journal_repair(const char *path);

@@ -22,6 +22,7 @@
 #include "script.h"
 #include "swap.h"
 #include "status.h"
+#include "spawn.h"
 #include "trial.h"
 
 static tl_engine *the_engine; /* for the FFI clock; one engine per process */
@@ -67,6 +68,8 @@ static void finish(tl_engine *e) {
   tl_buf_adds(b, ",\"status\":");
   tl_buf_add_json_str(b, status);
   tl_journal_end(&e->journal);
+  tl_journal_detach(&e->journal);
+  tl_out_flush_all();
   tl_summary_write(e, status);
   tl_console_finish(e, status);
   uv_close((uv_handle_t *)&e->server, on_handle_closed);
@@ -78,6 +81,7 @@ static void finish(tl_engine *e) {
   tl_slurm_close(e);
   tl_swap_close(e);
   tl_dashboard_close(e);
+  tl_spawn_close();
   unlink(e->sock_path);
 }
 
@@ -191,6 +195,7 @@ static void on_tick(uv_timer_t *h) {
                                         "here and can be resumed once there is room",
                                         e->dir, e->journal.error));
   if (e->trial_timeout > 0 && !e->simulate) check_timeouts(e);
+  tl_out_flush_all(); /* the trials' logs follow the journal within a tick */
   if (e->summary_dirty) tl_summary_write(e, "running");
   tl_console_tick(e);
 }
@@ -516,6 +521,11 @@ int tl_engine_run(tl_options *opt) {
   else if (e->script_failed || e->journal.failed || e->counts[TL_ERROR] > 0) code = TL_EXIT_TRIAL_FAILED;
   else code = TL_EXIT_OK;
 out:
+  if (e->journal.check_init) { /* a path that ended the loop without finish() */
+    tl_journal_detach(&e->journal);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  tl_out_flush_all();
   uv_loop_close(&loop);
   engine_free(e);
   return code;

@@ -198,6 +198,9 @@ static void on_report(tl_conn *c, cJSON *msg) {
     trial_protocol_error(c, "a report while a reset awaits its reset_done");
     return;
   }
+  /* the result's journal lines may wait for the end of this loop turn, to be written with
+   * the others of the turn; the decision is sent only once they are written (or durable) */
+  tl_journal_hold(&c->e->journal);
   if (t->ask != TL_ASK_NONE) {
     /* the trial was already told to end: say it again, record nothing */
     cJSON_Delete(metrics);
@@ -205,16 +208,20 @@ static void on_report(tl_conn *c, cJSON *msg) {
   } else {
     action = tl_trial_report(c->e, t, metrics, &checkpoint);
   }
+  tl_journal_release(&c->e->journal);
   if (c->closing) return;
   if (c->e->journal.failed) { /* not in the journal: not acknowledged */
     tl_proto_reject(c, "the engine cannot write its journal; the result is not acknowledged");
     tl_engine_kick(c->e);
     return;
   }
-  tl_buf b;
-  tl_buf_init(&b);
-  tl_buf_printf(&b, "{\"type\":\"decision\",\"action\":\"%s\",\"checkpoint\":%s,\"iteration\":%ld",
-                action, checkpoint ? "true" : "false", t->iterations);
+  static tl_buf b; /* reused: the loop is single-threaded */
+  tl_buf_reset(&b);
+  tl_buf_adds(&b, "{\"type\":\"decision\",\"action\":\"");
+  tl_buf_adds(&b, action);
+  tl_buf_adds(&b, checkpoint ? "\",\"checkpoint\":true,\"iteration\":"
+                             : "\",\"checkpoint\":false,\"iteration\":");
+  tl_buf_add_num(&b, (double)t->iterations);
   if (strcmp(action, "reset") == 0) {
     char *cfg = tl_json_print(t->config);
     tl_buf_printf(&b, ",\"config\":%s,\"restore\":", cfg);
@@ -225,7 +232,6 @@ static void on_report(tl_conn *c, cJSON *msg) {
   }
   tl_buf_adds(&b, "}\n");
   tl_proto_send_durable(c, b.data, b.len);
-  tl_buf_free(&b);
   tl_swap_after_result(c->e);
 }
 

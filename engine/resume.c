@@ -92,7 +92,52 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
 
 static void script_fail(tl_engine *e, char *err) { tl_engine_script_error(e, err); }
 
-static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, char **err) {
+/* result.jsonl is written after the journal (outbuf.h): after a crash it may miss the last
+ * results the journal has. The first result of a trial in the replay reads the file's last
+ * iteration (a torn last line cut off); every journaled result after it is appended. */
+typedef struct {
+  long *file_iter; /* by trial index: last training_iteration in result.jsonl; -1 not read */
+  int n;
+} replay_files;
+
+static void complete_results(tl_trial *t, replay_files *rf, const cJSON *r) {
+  if (t->index >= rf->n) {
+    int n = rf->n ? rf->n : 64;
+    while (n <= t->index) n *= 2;
+    rf->file_iter = tl_xrealloc(rf->file_iter, (size_t)n * sizeof *rf->file_iter);
+    for (int i = rf->n; i < n; i++) rf->file_iter[i] = -1;
+    rf->n = n;
+  }
+  long *have = &rf->file_iter[t->index];
+  char *p = NULL;
+  if (*have < 0) {
+    p = tl_strfmt("%s/result.jsonl", t->dir);
+    tl_journal_repair(p);
+    char *last = tl_last_line(p, TL_MAX_LINE + 2);
+    cJSON *lr = last ? cJSON_Parse(last) : NULL;
+    /* no file or an empty one: all of it; a last line that says nothing: leave it alone */
+    *have = !last ? 0 : (long)num(lr, "training_iteration", 1e15);
+    cJSON_Delete(lr);
+    free(last);
+  }
+  if (t->iterations > *have) {
+    if (t->out_result.fd < 0) {
+      if (!p) p = tl_strfmt("%s/result.jsonl", t->dir);
+      tl_out_open(&t->out_result, p);
+    }
+    tl_buf line;
+    tl_buf_init(&line);
+    tl_json_write(&line, r);
+    tl_buf_addc(&line, '\n');
+    tl_out_add(&t->out_result, line.data, line.len);
+    tl_buf_free(&line);
+    *have = t->iterations;
+  }
+  free(p);
+}
+
+static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, replay_files *rf,
+                       char **err) {
   const char *kind = str(ev, "ev"), *id = str(ev, "trial");
   if (!kind) return 0;
   tl_trial *t = id ? tl_trial_find(e, id) : NULL;
@@ -150,12 +195,11 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, char **
     }
     t->iterations = count(r, "training_iteration", (double)t->iterations + 1, 1e15);
     t->time_total = num(r, "time_total_s", t->time_total);
+    complete_results(t, rf, r);
     *vt = num(ev, "vt", *vt);
     t->vt = num(ev, "vt", t->vt);
     e->results++;
-    tl_trial_update_best(e, t, r);
-    cJSON_Delete(t->last_result);
-    t->last_result = r;
+    tl_trial_set_last(e, t, r);
     if (tl_script_replay_result(e->script, t->index, r, &lerr) != 0) return script_fail(e, lerr), -1;
   } else if (strcmp(kind, "exploit") == 0) {
     cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(ev, "config");
@@ -199,6 +243,7 @@ int tl_resume_replay(tl_engine *e, char **err) {
   long lineno = 0;
   double vt = 0;
   int rc = 0;
+  replay_files rf = {0};
   while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
     lineno++;
     cJSON *ev = cJSON_ParseWithLength(line, (size_t)n);
@@ -206,7 +251,7 @@ int tl_resume_replay(tl_engine *e, char **err) {
       *err = tl_strfmt("journal.jsonl line %ld is not a JSON object: the journal is damaged", lineno);
       rc = -1;
     } else {
-      rc = replay_line(e, ev, lineno, &vt, err);
+      rc = replay_line(e, ev, lineno, &vt, &rf, err);
       if (rc != 0 && !*err) *err = tl_strfmt("replaying journal line %ld failed: %s", lineno,
                                               e->script_error ? e->script_error : "?");
     }
@@ -218,8 +263,11 @@ int tl_resume_replay(tl_engine *e, char **err) {
   tl_script_replaying(e->script, 0);
   if (rc == 0) tl_swap_resume_journal(e);
   e->vclock = vt;
-  for (int i = 0; i < e->ntrials; i++)
+  free(rf.file_iter);
+  for (int i = 0; i < e->ntrials; i++) {
+    tl_out_close(&e->trials[i]->out_result); /* what complete_results appended */
     if (e->trials[i]->iterations > 0) tl_trial_files_repair(e->trials[i]);
+  }
   return rc;
 }
 

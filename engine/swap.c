@@ -63,6 +63,7 @@ void tl_swap_after_result(tl_engine *e) {
 
 /* Every line of DIR/journal.jsonl that the scheduler hears of, in order. */
 static int replay(tl_engine *e, char **err) {
+  tl_journal_flush(&e->journal); /* lines held for this loop turn's group commit, too */
   char *path = tl_strfmt("%s/journal.jsonl", e->dir);
   FILE *f = fopen(path, "r");
   free(path);

@@ -33,8 +33,9 @@ tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config) {
   t->id = id;
   t->config = config;
   t->status = TL_PENDING;
-  t->fd_result = t->fd_csv = -1;
-  t->fd_tfevents = -1;
+  tl_out_init(&t->out_result);
+  tl_out_init(&t->out_csv);
+  tl_out_init(&t->out_tfevents);
   t->exploit_from = -1;
   t->dir = tl_strfmt("%s/trials/%s", e->dir, id);
   tl_mkdirs(t->dir);
@@ -65,8 +66,10 @@ void tl_trial_free(tl_trial *t) {
   free(t->id);
   free(t->dir);
   cJSON_Delete(t->config);
+  if (t->best_result != t->last_result) cJSON_Delete(t->best_result);
   cJSON_Delete(t->last_result);
-  cJSON_Delete(t->best_result);
+  tl_out_close(&t->out_result);
+  tl_out_close(&t->out_csv);
   free(t->error);
   free(t->note);
   free(t->fail);
@@ -372,15 +375,18 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
   t->fail = NULL;
   free(t->note);
   t->note = NULL;
-  t->fd_result = open_append(t, "result.jsonl");
-  t->fd_csv = open_append(t, "progress.csv");
-  t->fd_tfevents = e->tensorboard ? tl_tfevents_open(t->dir) : -1;
+  char *p = trial_path(t, "result.jsonl");
+  tl_out_open(&t->out_result, p);
+  free(p);
+  p = trial_path(t, "progress.csv");
+  tl_out_open(&t->out_csv, p);
+  free(p);
+  if (e->tensorboard) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
   char *err = NULL;
   if ((e->simulate ? tl_sim_start(e, t, &err) : tl_exec_spawn(e, t, &err)) != 0) {
-    close(t->fd_result), close(t->fd_csv);
-    t->fd_result = t->fd_csv = -1;
-    if (t->fd_tfevents >= 0) close(t->fd_tfevents);
-    t->fd_tfevents = -1;
+    tl_out_close(&t->out_result);
+    tl_out_close(&t->out_csv);
+    tl_out_close(&t->out_tfevents);
     tl_resources_release(e, t);
     fail_now(e, t, err);
     free(err);
@@ -400,12 +406,19 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
   return 0;
 }
 
-void tl_trial_update_best(tl_engine *e, tl_trial *t, const cJSON *result) {
+/* The best result is kept without a copy: it is the last result itself while that is the
+ * best, and the previous last result is kept (instead of freed) when a worse one replaces it. */
+void tl_trial_set_last(tl_engine *e, tl_trial *t, cJSON *result) {
   double v, bv;
+  cJSON *old = t->last_result;
   if (metric_of(e, result, &v) && (!metric_of(e, t->best_result, &bv) || better(e, v, bv))) {
-    cJSON_Delete(t->best_result);
-    t->best_result = cJSON_Duplicate(result, 1);
+    if (t->best_result != old) cJSON_Delete(t->best_result);
+    cJSON_Delete(old);
+    t->best_result = result;
+  } else if (t->best_result != old) {
+    cJSON_Delete(old);
   }
+  t->last_result = result;
 }
 
 void tl_json_flatten(const cJSON *obj, tl_buf *prefix, tl_flat_fn fn, void *ud) {
@@ -500,6 +513,7 @@ static void csv_header(tl_buf *b, tl_trial *t) {
 }
 
 static void csv_rewrite(tl_trial *t) {
+  tl_out_flush(&t->out_result);
   char *p = trial_path(t, "result.jsonl");
   char *all = tl_read_file(p, NULL);
   free(p);
@@ -520,26 +534,42 @@ static void csv_rewrite(tl_trial *t) {
     }
   }
   p = trial_path(t, "progress.csv");
+  tl_out_discard(&t->out_csv); /* its rows are in the rewrite */
   tl_write_file_atomic(p, out.data, out.len);
+  if (t->out_csv.fd >= 0) tl_out_open(&t->out_csv, p); /* the new file */
   free(p);
-  if (t->fd_csv >= 0) close(t->fd_csv);
-  t->fd_csv = open_append(t, "progress.csv");
   free(r.keys), free(r.vals), free(all);
   tl_buf_free(&out), tl_buf_free(&prefix);
 }
 
+/* One progress.csv row. The common case, a flat result whose keys are the header in order,
+ * is written straight from the result; anything else goes through the flattened row. */
 static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
   static tl_buf row, prefix; /* reused across results: the loop is single-threaded */
   (void)e;
+  tl_buf_reset(&row);
+  int i = 0;
+  const cJSON *c = result->child;
+  for (; c && i < t->ncsv_cols; c = c->next, i++)
+    if ((cJSON_IsObject(c) && c->child) || !c->string || strcmp(c->string, t->csv_cols[i]) != 0)
+      break;
+  if (!c && i == t->ncsv_cols) {
+    for (c = result->child; c; c = c->next) {
+      if (c != result->child) tl_buf_addc(&row, ',');
+      csv_cell(&row, c);
+    }
+    tl_buf_addc(&row, '\n');
+    tl_out_add(&t->out_csv, row.data, row.len);
+    return;
+  }
   flat_row r = {.t = t};
   tl_buf_reset(&prefix);
   tl_json_flatten(result, &prefix, collect, &r);
   if (r.fresh) {
     csv_rewrite(t);
   } else {
-    tl_buf_reset(&row);
     csv_row(&row, t, &r);
-    if (t->fd_csv >= 0) tl_write_all(t->fd_csv, row.data, row.len);
+    tl_out_add(&t->out_csv, row.data, row.len);
   }
   row_free(&r);
   free(r.keys), free(r.vals);
@@ -548,18 +578,33 @@ static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
 /* events.out.tfevents: the result's scalars at step training_iteration, at its timestamp. */
 static void write_tfevents(tl_trial *t, const cJSON *result) {
   static tl_buf rec; /* reused across results: the loop is single-threaded */
-  if (t->fd_tfevents < 0) return;
+  if (t->out_tfevents.fd < 0) return;
   const cJSON *ts = cJSON_GetObjectItemCaseSensitive(result, "timestamp");
   tl_buf_reset(&rec);
   if (tl_tfevents_encode(&rec, result, t->iterations,
                          cJSON_IsNumber(ts) ? ts->valuedouble : tl_wallclock()))
-    tl_write_all(t->fd_tfevents, rec.data, rec.len);
+    tl_out_add(&t->out_tfevents, rec.data, rec.len);
 }
 
-static void set_number(cJSON *obj, const char *key, double v) {
-  cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (item) cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-  cJSON_AddNumberToObject(obj, key, v);
+/* The engine's fields of a result, always last and in this order: any the trainer sent are
+ * dropped first. The keys are constants (no copy). */
+static const char *engine_fields[] = {"trial_id", "training_iteration", "time_this_iter_s",
+                                      "time_total_s", "timestamp"};
+
+static void drop_engine_fields(cJSON *obj) {
+  for (cJSON *c = obj->child, *next; c; c = next) {
+    next = c->next;
+    if (!c->string || (c->string[0] != 't')) continue;
+    for (size_t i = 0; i < sizeof engine_fields / sizeof *engine_fields; i++)
+      if (strcmp(c->string, engine_fields[i]) == 0) {
+        cJSON_Delete(cJSON_DetachItemViaPointer(obj, c));
+        break;
+      }
+  }
+}
+
+static void add_const(cJSON *obj, int field, cJSON *v) {
+  cJSON_AddItemToObjectCS(obj, engine_fields[field], v);
 }
 
 static int metric_of(tl_engine *e, const cJSON *r, double *v) {
@@ -583,39 +628,34 @@ int tl_trial_best(tl_engine *e, double *value) {
 }
 
 const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *checkpoint) {
-  static tl_buf line;
   double now = tl_engine_now(e);
   double dt = now - t->last_report;
   t->last_report = now;
   t->time_total += dt;
   t->iterations++;
   e->results++;
-  cJSON *id = cJSON_GetObjectItemCaseSensitive(metrics, "trial_id");
-  if (id) cJSON_DeleteItemFromObjectCaseSensitive(metrics, "trial_id");
-  cJSON_AddStringToObject(metrics, "trial_id", t->id);
-  set_number(metrics, "training_iteration", (double)t->iterations);
-  set_number(metrics, "time_this_iter_s", dt);
-  set_number(metrics, "time_total_s", t->time_total);
-  set_number(metrics, "timestamp", floor(tl_wallclock()));
-  char *json = tl_json_print(metrics);
-  tl_buf_reset(&line);
-  tl_buf_adds(&line, json);
-  tl_buf_addc(&line, '\n');
-  if (t->fd_result >= 0) tl_write_all(t->fd_result, line.data, line.len);
+  drop_engine_fields(metrics);
+  add_const(metrics, 0, cJSON_CreateString(t->id));
+  add_const(metrics, 1, cJSON_CreateNumber((double)t->iterations));
+  add_const(metrics, 2, cJSON_CreateNumber(dt));
+  add_const(metrics, 3, cJSON_CreateNumber(t->time_total));
+  add_const(metrics, 4, cJSON_CreateNumber(floor(tl_wallclock())));
+  /* the result's text is printed once, into the journal line, and copied to result.jsonl */
   tl_buf *b = tl_journal_begin(&e->journal, "result", t->id);
   if (e->simulate) { /* the virtual instant, so that a resumed simulation keeps its order */
     tl_buf_adds(b, ",\"vt\":");
     tl_buf_add_num(b, e->vclock);
   }
   tl_buf_adds(b, ",\"result\":");
-  tl_buf_adds(b, json);
+  size_t at = b->len;
+  tl_json_write(b, metrics);
+  tl_buf_addc(b, '\n');
+  tl_out_add(&t->out_result, b->data + at, b->len - at);
+  b->len--;
   tl_journal_end(&e->journal);
-  free(json);
   write_csv(e, t, metrics);
   write_tfevents(t, metrics);
-  tl_trial_update_best(e, t, metrics);
-  cJSON_Delete(t->last_result);
-  t->last_result = metrics;
+  tl_trial_set_last(e, t, metrics);
   e->summary_dirty = 1;
   const char *action = "continue";
   *checkpoint = 0;
@@ -635,8 +675,8 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
   b = tl_journal_begin(&e->journal, "decision", t->id);
   tl_buf_adds(b, ",\"action\":");
   tl_buf_add_json_str(b, action);
-  tl_buf_printf(b, ",\"by\":\"%s\",\"iteration\":%ld", t->by_rule ? "stop" : "scheduler",
-                t->iterations);
+  tl_buf_adds(b, t->by_rule ? ",\"by\":\"stop\",\"iteration\":" : ",\"by\":\"scheduler\",\"iteration\":");
+  tl_buf_add_num(b, (double)t->iterations);
   tl_journal_end(&e->journal);
   if (strcmp(action, "exploit") == 0) return exploit(e, t, source);
   int stop = strcmp(action, "stop") == 0;
@@ -702,11 +742,9 @@ void tl_trial_finish(tl_engine *e, tl_trial *t) {
     uv_close((uv_handle_t *)t->kill_timer, on_timer_close);
     t->kill_timer = NULL;
   }
-  if (t->fd_result >= 0) close(t->fd_result);
-  if (t->fd_csv >= 0) close(t->fd_csv);
-  t->fd_result = t->fd_csv = -1;
-  if (t->fd_tfevents >= 0) close(t->fd_tfevents);
-  t->fd_tfevents = -1;
+  tl_out_close(&t->out_result);
+  tl_out_close(&t->out_csv);
+  tl_out_close(&t->out_tfevents);
   t->proc = NULL; /* the handle frees itself in its close callback */
   tl_resources_release(e, t);
   e->running--;
@@ -812,18 +850,26 @@ int tl_summary_write(tl_engine *e, const char *status) {
   for (int s = 0; s < 5; s++)
     tl_buf_printf(&b, "%s\"%s\":%d", s ? "," : "", tl_status_name((tl_status)s), e->counts[s]);
   tl_buf_adds(&b, "},\"trials\":[");
-  for (int i = 0; i < e->ntrials; i++) {
+  static tl_buf dir;
+  /* streamed to the file through a small buffer: with 100,000 trials the whole text would
+   * be tens of MB, the engine's peak RSS */
+  char *p = tl_strfmt("%s/summary.json", e->dir), *tmp = tl_strfmt("%s.tmp", p);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int rc = fd < 0 ? -errno : 0;
+  for (int i = 0; i < e->ntrials && rc == 0; i++) {
     tl_trial *t = e->trials[i];
-    char *cfg = tl_json_print(t->config);
-    char *last = t->last_result ? tl_json_print(t->last_result) : NULL;
-    char *bst = t->best_result ? tl_json_print(t->best_result) : NULL;
     tl_buf_adds(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
     tl_buf_add_json_str(&b, t->id);
     tl_buf_adds(&b, ",\"status\":");
     tl_buf_add_json_str(&b, tl_status_name(t->status));
-    tl_buf_printf(&b, ",\"config\":%s,\"iterations\":%ld,\"failures\":%d,\"last_result\":%s,"
-                      "\"best_result\":%s,\"error\":",
-                  cfg, t->iterations, t->failures, last ? last : "null", bst ? bst : "null");
+    tl_buf_adds(&b, ",\"config\":");
+    tl_json_write(&b, t->config);
+    tl_buf_printf(&b, ",\"iterations\":%ld,\"failures\":%d,\"last_result\":", t->iterations,
+                  t->failures);
+    tl_json_write(&b, t->last_result); /* null when NULL */
+    tl_buf_adds(&b, ",\"best_result\":");
+    tl_json_write(&b, t->best_result);
+    tl_buf_adds(&b, ",\"error\":");
     if (t->error && t->status != TL_TERMINATED) tl_buf_add_json_str(&b, t->error);
     else tl_buf_adds(&b, "null");
     tl_buf_adds(&b, ",\"checkpoint\":");
@@ -831,15 +877,22 @@ int tl_summary_write(tl_engine *e, const char *status) {
     if (ck) tl_buf_add_json_str(&b, ck + strlen(e->dir) + 1);
     else tl_buf_adds(&b, "null");
     tl_buf_adds(&b, ",\"dir\":");
-    char *dir = tl_strfmt("trials/%s", t->id);
-    tl_buf_add_json_str(&b, dir);
+    tl_buf_reset(&dir);
+    tl_buf_adds(&dir, "trials/");
+    tl_buf_adds(&dir, t->id);
+    tl_buf_add_json_str(&b, dir.data);
     tl_buf_addc(&b, '}');
-    free(dir), free(cfg), free(last), free(bst);
+    if (b.len >= 65536) {
+      rc = tl_write_all(fd, b.data, b.len);
+      tl_buf_reset(&b);
+    }
   }
   tl_buf_adds(&b, "]}\n");
-  char *p = tl_strfmt("%s/summary.json", e->dir);
-  int rc = tl_write_file_atomic(p, b.data, b.len);
-  free(p);
+  if (rc == 0) rc = tl_write_all(fd, b.data, b.len);
+  if (fd >= 0 && close(fd) != 0 && rc == 0) rc = -errno;
+  if (rc == 0 && rename(tmp, p) != 0) rc = -errno;
+  if (rc != 0) unlink(tmp);
+  free(p), free(tmp);
   tl_buf_free(&b);
   e->summary_dirty = 0;
   return rc;

@@ -39,7 +39,8 @@ int tl_trial_best(tl_engine *e, double *value);
 int tl_summary_write(tl_engine *e, const char *status);
 /* Resume: a recorded checkpoint directory, the best result, the trial's files after a crash. */
 void tl_trial_add_checkpoint(tl_engine *e, tl_trial *t, char *path, const cJSON *result);
-void tl_trial_update_best(tl_engine *e, tl_trial *t, const cJSON *result);
+/* The trial's new last result (takes ownership); its best result follows (may share it). */
+void tl_trial_set_last(tl_engine *e, tl_trial *t, cJSON *result);
 void tl_trial_files_repair(tl_trial *t);
 /* Flattens nested objects into "a/b" keys, as progress.csv columns. */
 typedef void (*tl_flat_fn)(void *ud, const char *key, const cJSON *v);

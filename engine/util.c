@@ -1,5 +1,7 @@
 #include "util.h"
 
+#include "numfmt.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -101,18 +103,12 @@ void tl_buf_add_json_str(tl_buf *b, const char *s) {
 }
 
 void tl_buf_add_num(tl_buf *b, double v) {
-  char tmp[40];
   if (!isfinite(v)) {
-    tl_buf_adds(b, "null");
+    tl_buf_add(b, "null", 4);
     return;
   }
-  if (v == floor(v) && fabs(v) < 1e15) {
-    snprintf(tmp, sizeof tmp, "%.0f", v);
-  } else {
-    snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (strtod(tmp, NULL) != v) snprintf(tmp, sizeof tmp, "%.17g", v);
-  }
-  tl_buf_adds(b, tmp);
+  buf_reserve(b, TL_NUM_MAX);
+  b->len += tl_fmt_num(b->data + b->len, v);
 }
 
 double tl_wallclock(void) {

@@ -105,11 +105,11 @@ static void fz_engine_close(fz_engine *f) {
       uv_close((uv_handle_t *)t->kill_timer, fz_close_cb);
       t->kill_timer = NULL;
     }
-    if (t->fd_result >= 0) close(t->fd_result);
-    if (t->fd_csv >= 0) close(t->fd_csv);
-    t->fd_result = t->fd_csv = -1;
+    tl_out_close(&t->out_result);
+    tl_out_close(&t->out_csv);
     t->proc = NULL;
   }
+  tl_journal_detach(&e->journal);
   uv_run(&f->loop, UV_RUN_DEFAULT); /* close callbacks, journal syncs in flight */
   if (uv_loop_close(&f->loop) != 0) fz_die("uv_loop_close", "a handle is still open");
   for (int i = 0; i < e->ntrials; i++) tl_trial_free(e->trials[i]);
@@ -188,10 +188,10 @@ static void fz_start_trials(fz_engine *f, int n) {
     if (idx < 0) fz_die("tl_script_next", "no trial to start");
     tl_trial *t = e->trials[idx];
     char *p = tl_strfmt("%s/result.jsonl", t->dir);
-    t->fd_result = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    tl_out_open(&t->out_result, p);
     free(p);
     p = tl_strfmt("%s/progress.csv", t->dir);
-    t->fd_csv = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    tl_out_open(&t->out_csv, p);
     free(p);
     t->proc = &f->fake_proc;
     t->pid = 0;

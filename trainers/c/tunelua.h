@@ -160,6 +160,7 @@ size_t tunelua_json_escape(char *out, size_t cap, const char *s);
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -750,6 +751,11 @@ static char *tunelua__recv(void) {
       break;
     }
     char chunk[4096];
+    /* wait in poll, not in read: a reader blocked in read(2) on a Unix socket is woken each
+     * time the engine consumes what this side wrote (write space), a wasted wakeup on both
+     * sides per report; poll only wakes for input */
+    struct pollfd pfd = {tunelua__s.fd, POLLIN, 0};
+    if (poll(&pfd, 1, -1) < 0 && errno == EINTR) continue;
     ssize_t r = read(tunelua__s.fd, chunk, sizeof chunk);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {

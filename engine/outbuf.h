@@ -1,0 +1,34 @@
+/* Buffered append-only files: a trial's logs (result.jsonl, progress.csv, and any other per
+ * result file). A line added is kept in memory and written with the others at the latest on
+ * the engine's next tick (tl_out_flush_all, every second), at 64 KiB, or when the file is
+ * flushed or closed (the trial's run ends), so one write(2) carries many results. The journal
+ * is the record that must be on disk before a result is acknowledged; these files follow it,
+ * and a resume after a crash completes them from the journal (resume.c). */
+#ifndef TL_OUTBUF_H
+#define TL_OUTBUF_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+typedef struct tl_out {
+  int fd;                          /* -1: closed (data added then is dropped) */
+  tl_buf buf;                      /* bytes not yet written */
+  struct tl_out *next, **pprev;    /* in the list of outputs with bytes waiting */
+} tl_out;
+
+void tl_out_init(tl_out *o);
+/* Opens path for appending (created 0644); 0 or -errno. */
+int tl_out_open(tl_out *o, const char *path);
+/* Takes an fd opened elsewhere (-1: stays closed); closing the tl_out closes it. */
+void tl_out_adopt(tl_out *o, int fd);
+void tl_out_add(tl_out *o, const char *data, size_t len);
+/* Writes what waits; 0 or -errno (the bytes are dropped either way). */
+int tl_out_flush(tl_out *o);
+/* Drops what waits without writing it (the file is about to be rewritten). */
+void tl_out_discard(tl_out *o);
+/* Flushes, closes and releases the buffer; the tl_out can be opened again. */
+void tl_out_close(tl_out *o);
+void tl_out_flush_all(void);
+
+#endif

@@ -1,0 +1,154 @@
+/* The result hot path's batching and formatting: numbers without printf write what printf
+ * wrote; held journal lines wait for the end of the loop turn, and the replies that wait on
+ * them are answered only after they are written; buffered trial logs. */
+#include <math.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "numfmt.h"
+#include "outbuf.h"
+#include "test.h"
+#include "util.h"
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t next_u64(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static int same_as_printf(double v) {
+  char a[TL_NUM_MAX], b[TL_NUM_MAX];
+  if (!isfinite(v)) return 1;
+  size_t na = tl_fmt_num(a, v), nb = tl_fmt_num_printf(b, v);
+  if (na == nb && strcmp(a, b) == 0 && strtod(a, NULL) == v) return 1;
+  fprintf(stderr, "  %a: fast \"%s\", printf \"%s\"\n", v, a, b);
+  return 0;
+}
+
+TEST(numbers_match_printf_and_read_back) {
+  static const double fixed[] = {0, -0.0, 0.1, 0.2, 0.3, 1e15, 1e15 - 0.5, 999999999999999.9,
+                                 1e-5, 1e-6, 1e-7, 0.30000000000000004, 5e-324, 1e308,
+                                 123456789012345.6, 4503599627370495.5, 0.5, 2.5, 0.95,
+                                 1.0 / 3, 2.0 / 3, 1e-4, 9.9999999999999995e-7, 1e300, 1e-300};
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+    CHECK(same_as_printf(fixed[i]));
+    CHECK(same_as_printf(-fixed[i]));
+  }
+  for (int i = 0; i < 200000; i++) {
+    uint64_t r = next_u64();
+    double v;
+    memcpy(&v, &r, sizeof v);
+    CHECK(same_as_printf(v)); /* any bit pattern */
+    double u = (double)(next_u64() >> 11) / 9007199254740992.0;
+    CHECK(same_as_printf(u));
+    CHECK(same_as_printf(u * 1e-6));
+    CHECK(same_as_printf(1.0 / (i + 1)));
+    CHECK(same_as_printf(1.8e9 + u * 1e6)); /* timestamps */
+    char t[64]; /* short decimals, as trainers print them */
+    snprintf(t, sizeof t, "%.*g", (int)(next_u64() % 17) + 1, u * pow(10, (int)(next_u64() % 30) - 10));
+    CHECK(same_as_printf(strtod(t, NULL)));
+    CHECK(same_as_printf(nextafter(strtod(t, NULL), INFINITY)));
+  }
+}
+
+static int answered;
+static void on_durable(void *ud, int ok) {
+  (void)ud;
+  answered += ok ? 1 : 100;
+}
+
+static size_t file_size(const char *p) {
+  size_t n = 0;
+  char *all = tl_read_file(p, &n);
+  free(all);
+  return all ? n : 0;
+}
+
+TEST(held_lines_are_written_at_the_end_of_the_turn) {
+  char dir[] = "/tmp/tl-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *p = tl_strfmt("%s/journal.jsonl", dir);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  tl_journal j;
+  const char *err;
+  CHECK(tl_journal_open(&j, p, &err) == 0);
+  j.loop = &loop;
+  j.fsync = 0;
+  answered = 0;
+  tl_journal_hold(&j);
+  tl_journal_begin(&j, "result", "00001");
+  CHECK(tl_journal_end(&j) == 0);
+  tl_journal_after(&j, on_durable, NULL);
+  tl_journal_begin(&j, "result", "00002");
+  CHECK(tl_journal_end(&j) == 0);
+  tl_journal_after(&j, on_durable, NULL);
+  tl_journal_release(&j);
+  CHECK(file_size(p) == 0 && answered == 0); /* nothing written, nobody answered yet */
+  uv_run(&loop, UV_RUN_NOWAIT);              /* the check phase of this turn */
+  CHECK(answered == 2);
+  size_t two = file_size(p);
+  CHECK(two > 0);
+  CHECK(j.flushed == 2 && j.written == 2);
+  /* a line that is not held is written at once, with what was pending before it */
+  tl_journal_hold(&j);
+  tl_journal_begin(&j, "result", "00003");
+  tl_journal_end(&j);
+  tl_journal_release(&j);
+  tl_journal_begin(&j, "status", "00003");
+  tl_journal_end(&j);
+  CHECK(j.flushed == 4 && file_size(p) > two);
+  /* with fsync, the answer waits for the fdatasync on the thread pool */
+  j.fsync = 1;
+  answered = 0;
+  tl_journal_hold(&j);
+  tl_journal_begin(&j, "result", "00004");
+  tl_journal_end(&j);
+  tl_journal_after(&j, on_durable, NULL);
+  tl_journal_release(&j);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  for (int spins = 0; spins < 5000 && answered == 0; spins++) uv_run(&loop, UV_RUN_ONCE);
+  CHECK(answered == 1 && j.synced == 5);
+  tl_journal_detach(&j);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  tl_journal_close(&j);
+  char *all = tl_read_file(p, NULL);
+  int lines = 0;
+  for (char *c = all; *c; c++) lines += *c == '\n';
+  CHECK(lines == 5);
+  free(all);
+  unlink(p), rmdir(dir), free(p);
+}
+
+TEST(trial_logs_are_written_when_flushed) {
+  char dir[] = "/tmp/tl-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *p = tl_strfmt("%s/result.jsonl", dir);
+  tl_out o, q;
+  tl_out_init(&o), tl_out_init(&q);
+  CHECK(tl_out_open(&o, p) == 0);
+  tl_out_add(&o, "{\"a\":1}\n", 8);
+  tl_out_add(&o, "{\"a\":2}\n", 8);
+  CHECK(file_size(p) == 0);
+  tl_out_flush_all();
+  CHECK(file_size(p) == 16);
+  tl_out_add(&o, "{\"a\":3}\n", 8);
+  tl_out_discard(&o);
+  tl_out_flush_all();
+  CHECK(file_size(p) == 16);
+  char big[1000];
+  memset(big, 'x', sizeof big);
+  for (int i = 0; i < 70; i++) tl_out_add(&o, big, sizeof big); /* over 64 KiB: written */
+  CHECK(file_size(p) >= 16 + 65536);
+  tl_out_close(&o);
+  CHECK(file_size(p) == 16 + 70000);
+  tl_out_add(&o, "late", 4); /* closed: dropped */
+  tl_out_close(&q);          /* never opened: harmless */
+  tl_out_flush_all();
+  CHECK(file_size(p) == 16 + 70000);
+  unlink(p), rmdir(dir), free(p);
+}
