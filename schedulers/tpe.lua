@@ -1,7 +1,8 @@
 -- Tree-structured Parzen Estimator (Bergstra et al. 2011, "Algorithms for Hyper-Parameter
 -- Optimization"), with the refinements Optuna's TPESampler documents: n_startup_trials,
 -- n_ei_candidates, gamma, weights, prior_weight, consider_prior / magic_clip / endpoints,
--- multivariate mode, constant liar.
+-- multivariate mode, constant liar; bandwidth_weights (on by default) scales each univariate
+-- kernel by its sigma as Optuna 3.1 did (docs/schedulers.md says why).
 --
 -- Trial i (0-based) gets exp.rng:derive(i): the first n_startup_trials configs (counted in
 -- completed trials, as Optuna) are exactly those of the random searcher. After that, the
@@ -29,7 +30,8 @@ local OPTIONS = {
   n_startup_trials = R.int(0), n_ei_candidates = R.int(1), gamma = R.fn_or_number,
   weights = function(v) if type(v) ~= "function" then return "must be a function(n)" end end,
   prior_weight = R.number(0, huge, true), consider_prior = R.bool, consider_magic_clip = R.bool,
-  consider_endpoints = R.bool, multivariate = R.bool, constant_liar = R.bool,
+  consider_endpoints = R.bool, bandwidth_weights = R.bool, multivariate = R.bool,
+  constant_liar = R.bool,
   intermediate = R.bool, metric = R.string, mode = R.mode, max_trials = R.int(1),
   points_to_evaluate = R.table, max_concurrent = R.int(1),
 }
@@ -125,7 +127,8 @@ end
 
 local function fit_opts(self, rule)
   return { rule = rule, consider_prior = self.consider_prior, prior_weight = self.prior_weight,
-    magic_clip = self.consider_magic_clip, endpoints = self.consider_endpoints }
+    magic_clip = self.consider_magic_clip, endpoints = self.consider_endpoints,
+    bandwidth_weights = self.bandwidth_weights }
 end
 
 local function dims_of(ps)
@@ -304,6 +307,7 @@ local function new(_, opts)
     consider_magic_clip = opts.consider_magic_clip ~= false,
     consider_endpoints = opts.consider_endpoints == true,
     multivariate = opts.multivariate == true,
+    bandwidth_weights = opts.bandwidth_weights ~= false,
     constant_liar = opts.constant_liar ~= false,
     intermediate = opts.intermediate == true,
     opt_metric = opts.metric, opt_mode = opts.mode,

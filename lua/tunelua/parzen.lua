@@ -11,6 +11,9 @@
 --     (the "magic clip"); the prior is one more kernel, mean at the middle, sigma = range.
 --   rule "multivariate": sigma = 0.2 * n^(-1 / (d + 4)) * range for every kernel.
 --   rule "scott": BOHB's KDE, sigma = 1.06 * sd * n^(-1/5), at least min_bandwidth * range.
+-- With bandwidth_weights (rule "neighbors" only) a kernel's term in logpdf is multiplied by
+-- its sigma, as Optuna < 3.5's truncnorm.logpdf omitted -log(sigma) (optuna#5109); draws
+-- still pick kernels by their weights alone, as Optuna's did.
 
 local exp, log, sqrt, floor, min, max, huge = math.exp, math.log, math.sqrt, math.floor,
   math.min, math.max, math.huge
@@ -155,11 +158,13 @@ end
 --   cols: one array per dimension (cols[d][i] is observation i's internal value or index)
 --   weights: one per observation (need not sum to 1)
 --   o: { rule = "neighbors" | "multivariate" | "scott", consider_prior = true,
---        prior_weight = 1, magic_clip = true, endpoints = false, min_bandwidth = 1e-3 }
+--        prior_weight = 1, magic_clip = true, endpoints = false, min_bandwidth = 1e-3,
+--        bandwidth_weights = false }
 function M.fit(dims, cols, weights, o)
   local n = #weights
   local with_prior = o.consider_prior or n == 0
   local pw = o.prior_weight or 1
+  local sw = o.bandwidth_weights and o.rule == "neighbors"
   local K = n + (with_prior and 1 or 0)
   -- component weights
   local w, total = {}, 0
@@ -226,7 +231,7 @@ function M.fit(dims, cols, weights, o)
         local a, b = (high - m) / s, (low - m) / s
         local z = (a > 10 and b < -10) and 1 or phi(a) - phi(b)
         if z < 1e-300 then z = 1e-300 end
-        lc[k] = -log(z) - log(s) - LOG_SQRT_2PI
+        lc[k] = -log(z) - (sw and 0 or log(s)) - LOG_SQRT_2PI
       end
       -- flat arrays for logpdf: c = logw + lc, mu, 1/sigma (0-based)
       local fc, fmu, fis = darr(K), darr(K), darr(K)
