@@ -309,6 +309,7 @@ end)
 
 describe("parzen (the univariate fast path)", function()
   local parzen = require "tunelua.parzen"
+  local ffi = require "ffi"
 
   -- logsumexp over every kernel, in component order: the reference for the windowed sum.
   local function brute(mix, x)
@@ -377,6 +378,34 @@ describe("parzen (the univariate fast path)", function()
       local a = parzen.logpdf(on, { x })
       assert.is_true(math.abs(a - math.log(s)) < 1e-9, a .. " vs " .. math.log(s))
       assert.are_not.equal(a, parzen.logpdf(off, { x }))
+    end
+  end)
+  it("fit_sorted (presorted observations) gives fit's density, with ties and options", function()
+    local r = rng.new(11)
+    for _, n in ipairs({ 1, 2, 5, 60, 500 }) do
+      for _, o in ipairs({
+        { rule = "neighbors", consider_prior = true, prior_weight = 1, bandwidth_weights = true },
+        { rule = "neighbors", consider_prior = true, prior_weight = 2 },
+        { rule = "neighbors", consider_prior = false, endpoints = true, magic_clip = false },
+      }) do
+        local dim = { kind = "num", low = -1, high = 2 }
+        local col, w = {}, parzen.ramp_weights(n)
+        for i = 1, n do col[i] = (i % 7 == 0) and 0.5 or -1 + 3 * r:random() ^ 2 end
+        local idx = {}
+        for i = 1, n do idx[i] = i end
+        table.sort(idx, function(a, b) return col[a] < col[b] end)
+        local sv, slw, wsum = ffi.new("double[?]", n), ffi.new("double[?]", n), 0
+        for j, i in ipairs(idx) do
+          sv[j - 1], slw[j - 1], wsum = col[i], math.log(w[i]), wsum + w[i]
+        end
+        local a = parzen.fit({ dim }, { col }, w, o)
+        local b = parzen.fit_sorted(dim, sv, slw, n, wsum, o)
+        for _ = 1, 50 do
+          local x = -1 + 3 * r:random()
+          local la, lb = parzen.logpdf(a, { x }), parzen.logpdf(b, { x })
+          assert.is_true(math.abs(la - lb) <= 1e-12 * math.max(1, math.abs(la)), la .. " vs " .. lb)
+        end
+      end
     end
   end)
 end)
