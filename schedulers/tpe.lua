@@ -1,7 +1,8 @@
 -- Tree-structured Parzen Estimator (Bergstra et al. 2011, "Algorithms for Hyper-Parameter
 -- Optimization"), with the refinements Optuna's TPESampler documents: n_startup_trials,
 -- n_ei_candidates, gamma, weights, prior_weight, consider_prior / magic_clip / endpoints,
--- multivariate mode, constant liar.
+-- multivariate mode, constant liar; bandwidth_weights (on by default) scales each univariate
+-- kernel by its sigma as Optuna 3.1 did (docs/schedulers.md says why).
 --
 -- Trial i (0-based) gets exp.rng:derive(i): the first n_startup_trials configs (counted in
 -- completed trials, as Optuna) are exactly those of the random searcher. After that, the
@@ -21,7 +22,8 @@ local S = require "tunelua.searchers"
 
 local type, pairs, ipairs, error, tostring, tonumber, setmetatable =
   type, pairs, ipairs, error, tostring, tonumber, setmetatable
-local huge, ceil, min, floor = math.huge, math.ceil, math.min, math.floor
+local huge, ceil, min, floor, log = math.huge, math.ceil, math.min, math.floor, math.log
+local darr = require("ffi").typeof("double[?]")
 local sort, format = table.sort, string.format
 
 local R = S.rules
@@ -29,7 +31,8 @@ local OPTIONS = {
   n_startup_trials = R.int(0), n_ei_candidates = R.int(1), gamma = R.fn_or_number,
   weights = function(v) if type(v) ~= "function" then return "must be a function(n)" end end,
   prior_weight = R.number(0, huge, true), consider_prior = R.bool, consider_magic_clip = R.bool,
-  consider_endpoints = R.bool, multivariate = R.bool, constant_liar = R.bool,
+  consider_endpoints = R.bool, bandwidth_weights = R.bool, multivariate = R.bool,
+  constant_liar = R.bool,
   intermediate = R.bool, metric = R.string, mode = R.mode, max_trials = R.int(1),
   points_to_evaluate = R.table, max_concurrent = R.int(1),
 }
@@ -116,16 +119,22 @@ function TPE:setup(exp)
   self.running = {}                  -- id -> true
   self.latest = {}                   -- id -> latest intermediate loss
   self.joint = {}
-  if self.multivariate then
-    for _, p in ipairs(self.params) do
-      if p.cond == nil then self.joint[#self.joint + 1] = p end
+  self.sorted = {} -- index -> the done entries by that (unconditional, numeric) value
+  for _, p in ipairs(self.params) do
+    if p.cond == nil then
+      if self.multivariate then
+        self.joint[#self.joint + 1] = p
+      elseif p.kind == "num" then
+        self.sorted[p.index] = {}
+      end
     end
   end
 end
 
 local function fit_opts(self, rule)
   return { rule = rule, consider_prior = self.consider_prior, prior_weight = self.prior_weight,
-    magic_clip = self.consider_magic_clip, endpoints = self.consider_endpoints }
+    magic_clip = self.consider_magic_clip, endpoints = self.consider_endpoints,
+    bandwidth_weights = self.bandwidth_weights }
 end
 
 local function dims_of(ps)
@@ -179,6 +188,38 @@ local function insert_sorted(a, e, lt)
   table.insert(a, lo, e)
 end
 
+-- g(x) for the numeric parameter d from the entries sorted by its value (and the extra ones,
+-- merged in): parzen.fit_sorted, or nil when some entry of above lacks d (then the columns
+-- and parzen.fit decide).
+local function fit_above(self, sorted, d, extra, below_set, dim, o, nab, wa, lwa)
+  local ex = {}
+  for _, e in ipairs(extra) do
+    if not below_set[e] then
+      local x = self:vec_of(e.id)[d]
+      if x == nil then return nil end
+      ex[#ex + 1] = { x = x, rank = e.rank }
+    end
+  end
+  if #ex > 1 then sort(ex, function(a, b) return a.x < b.x end) end
+  local sv, slw = darr(nab), darr(nab)
+  local n, wsum, j, nx = 0, 0, 1, #ex
+  for i = 1, #sorted + 1 do
+    local e = sorted[i]
+    local x = e and e.vec[d]
+    while j <= nx and (x == nil or ex[j].x <= x) do
+      local r = ex[j].rank
+      sv[n], slw[n], wsum, n = ex[j].x, lwa[r], wsum + wa[r], n + 1
+      j = j + 1
+    end
+    if e and not below_set[e] then
+      if n >= nab then return nil end
+      sv[n], slw[n], wsum, n = x, lwa[e.rank], wsum + wa[e.rank], n + 1
+    end
+  end
+  if n ~= nab then return nil end
+  return parzen.fit_sorted(dim, sv, slw, n, wsum, o)
+end
+
 -- The model's vector for a new trial.
 function TPE:_model(r)
   -- the completed trials (kept sorted as they arrive) and the running ones the model sees
@@ -224,16 +265,29 @@ function TPE:_model(r)
       nbl = nbl + 1; below[nbl] = e
     else
       nab = nab + 1; above[nab] = e
+      e.rank = nab
     end
   end
   local vec = {}
+  local wa, lwa -- the weights of the whole of above by rank (in trial order), their logs
   local function propose(ps, rule)
     local lo, nl = columns(self, below, ps)
-    local hi, nh = columns(self, above, ps)
     local dims = dims_of(ps)
     local o = fit_opts(self, rule)
     local l = parzen.fit(dims, lo, self.weights(nl), o)
-    local g = parzen.fit(dims, hi, self.weights(nh), o)
+    local g
+    local sorted = #ps == 1 and nab > 0 and self.sorted[ps[1].index]
+    if sorted then
+      if not wa then
+        wa, lwa = self.weights(nab), {}
+        for k = 1, nab do lwa[k] = log(wa[k]) end
+      end
+      g = fit_above(self, sorted, ps[1].index, extra, below_set, dims[1], o, nab, wa, lwa)
+    end
+    if not g then
+      local hi, nh = columns(self, above, ps)
+      g = parzen.fit(dims, hi, self.weights(nh), o)
+    end
     local best = parzen.propose(l, g, self.n_ei_candidates, r)
     for d, p in ipairs(ps) do vec[p.index] = best[d] end
   end
@@ -276,10 +330,21 @@ function TPE:on_trial_complete(id, result, err)
   self.latest[id] = nil
   local loss = not err and S.score(result, self.metric, self.mode)
   if loss and not self.done[id] then
-    local e = { id = id, loss = loss, order = self:order_of(id) }
+    local e = { id = id, loss = loss, order = self:order_of(id), vec = self:vec_of(id) }
     self.done[id] = e
     insert_sorted(self.by_order, e, order_lt)
     insert_sorted(self.by_loss, e, loss_lt)
+    for d, a in pairs(self.sorted) do
+      local x = e.vec[d]
+      if x ~= nil then
+        local lo, hi = 1, #a + 1
+        while lo < hi do
+          local mid = floor((lo + hi) / 2)
+          if x < a[mid].vec[d] then hi = mid else lo = mid + 1 end
+        end
+        table.insert(a, lo, e)
+      end
+    end
     self.ndone = self.ndone + 1
   end
 end
@@ -304,6 +369,7 @@ local function new(_, opts)
     consider_magic_clip = opts.consider_magic_clip ~= false,
     consider_endpoints = opts.consider_endpoints == true,
     multivariate = opts.multivariate == true,
+    bandwidth_weights = opts.bandwidth_weights ~= false,
     constant_liar = opts.constant_liar ~= false,
     intermediate = opts.intermediate == true,
     opt_metric = opts.metric, opt_mode = opts.mode,

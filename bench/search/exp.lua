@@ -1,6 +1,6 @@
 -- One run of the search benchmark, chosen by environment variables (bench/search/bench.py):
 -- BENCH_FN = branin | hartmann6 | branin_mf, BENCH_METHOD = random | tpe | hyperband | bohb,
--- BENCH_N = trials, BENCH_MAX_T = budget of branin_mf.
+-- BENCH_N = trials, BENCH_MAX_T = budget of branin_mf, BENCH_TPE_OPTS = tpe's options.
 local tune = require "tunelua"
 local F = dofile((os.getenv("BENCH_DIR") or "bench/search") .. "/functions.lua")
 
@@ -29,7 +29,9 @@ local scheduler, searcher
 if method == "random" then
   searcher = tune.searchers.random {}
 elseif method == "tpe" then
-  searcher = tune.searchers.tpe {}
+  -- BENCH_TPE_OPTS: a Lua table constructor of tpe options, e.g. "{ multivariate = true }"
+  local extra = os.getenv("BENCH_TPE_OPTS")
+  searcher = tune.searchers.tpe(extra and assert(loadstring("return " .. extra))() or {})
 elseif method == "hyperband" then
   scheduler = tune.schedulers.hyperband { max_t = max_t, reduction_factor = 3 }
   searcher = tune.searchers.random {}

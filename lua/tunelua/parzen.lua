@@ -11,6 +11,9 @@
 --     (the "magic clip"); the prior is one more kernel, mean at the middle, sigma = range.
 --   rule "multivariate": sigma = 0.2 * n^(-1 / (d + 4)) * range for every kernel.
 --   rule "scott": BOHB's KDE, sigma = 1.06 * sd * n^(-1/5), at least min_bandwidth * range.
+-- With bandwidth_weights (rule "neighbors" only) a kernel's term in logpdf is multiplied by
+-- its sigma, as Optuna < 3.5's truncnorm.logpdf omitted -log(sigma) (optuna#5109); draws
+-- still pick kernels by their weights alone, as Optuna's did.
 
 local exp, log, sqrt, floor, min, max, huge = math.exp, math.log, math.sqrt, math.floor,
   math.min, math.max, math.huge
@@ -155,11 +158,13 @@ end
 --   cols: one array per dimension (cols[d][i] is observation i's internal value or index)
 --   weights: one per observation (need not sum to 1)
 --   o: { rule = "neighbors" | "multivariate" | "scott", consider_prior = true,
---        prior_weight = 1, magic_clip = true, endpoints = false, min_bandwidth = 1e-3 }
+--        prior_weight = 1, magic_clip = true, endpoints = false, min_bandwidth = 1e-3,
+--        bandwidth_weights = false }
 function M.fit(dims, cols, weights, o)
   local n = #weights
   local with_prior = o.consider_prior or n == 0
   local pw = o.prior_weight or 1
+  local sw = o.bandwidth_weights and o.rule == "neighbors"
   local K = n + (with_prior and 1 or 0)
   -- component weights
   local w, total = {}, 0
@@ -221,12 +226,12 @@ function M.fit(dims, cols, weights, o)
           m, s = pmu, psig
         end
         mu[k], sg[k] = m, s
-        -- truncation to [low, high]; beyond 10 sigmas on both sides phi is exactly 1 and
-        -- below 1e-22 (so z is exactly 1): skip the erfc calls
+        -- truncation to [low, high]; beyond 10 sigmas phi is exactly 1 (or below 1e-22, so
+        -- that 1 - it is exactly 1): skip those erfc calls
         local a, b = (high - m) / s, (low - m) / s
-        local z = (a > 10 and b < -10) and 1 or phi(a) - phi(b)
+        local z = (a > 10 and 1 or phi(a)) - (b < -10 and 0 or phi(b))
         if z < 1e-300 then z = 1e-300 end
-        lc[k] = -log(z) - log(s) - LOG_SQRT_2PI
+        lc[k] = -log(z) - (sw and 0 or log(s)) - LOG_SQRT_2PI
       end
       -- flat arrays for logpdf: c = logw + lc, mu, 1/sigma (0-based)
       local fc, fmu, fis = darr(K), darr(K), darr(K)
@@ -253,6 +258,82 @@ function M.fit(dims, cols, weights, o)
     end
   end
   return mix
+end
+
+-- M.fit for one numeric dimension under rule "neighbors", from observations already sorted
+-- by value: sv[0..n-1] (ascending), their unnormalised weights' logs slw[0..n-1] and the sum
+-- of those weights. Gives the mixture M.fit would (same kernels, up to the rounding of the
+-- weights' sum) without sorting; only logpdf may be used on it (no draws). TPE keeps its
+-- observations sorted per parameter, so its g(x) costs O(n) per suggestion.
+function M.fit_sorted(dim, sv, slw, n, wsum, o)
+  local with_prior = o.consider_prior or n == 0
+  local low, high = dim.low, dim.high
+  local range = high - low
+  local pmu = dim.prior_mu or 0.5 * (low + high)
+  local psig = dim.prior_sigma or range
+  local K = n + (with_prior and 1 or 0)
+  local pw = o.prior_weight or 1
+  local logtotal = log(wsum + (with_prior and pw or 0))
+  local sw = o.bandwidth_weights
+  local minsig = o.magic_clip ~= false and range / min(100, 1 + K) or 1e-12
+  -- the values with the prior's mean merged in: a[0..K-1]
+  local a = darr(K)
+  local pp = n
+  if with_prior then
+    local lo, hi = 0, n
+    while lo < hi do
+      local mid = floor((lo + hi) / 2)
+      if sv[mid] < pmu then lo = mid + 1 else hi = mid end
+    end
+    pp = lo
+    for j = 0, pp - 1 do a[j] = sv[j] end
+    a[pp] = pmu
+    for j = pp, n - 1 do a[j + 1] = sv[j] end
+  else
+    for j = 0, n - 1 do a[j] = sv[j] end
+  end
+  local smu, sfw, sfis = darr(n), darr(n), darr(n)
+  local fwmax, fismin = -huge, huge
+  local endpoints, N = o.endpoints, K
+  local first_s, prev, i = 0, nil, 0
+  for j = 0, N - 1 do
+    local v = a[j]
+    local s
+    if j > 0 and v == prev then
+      s = first_s
+    else
+      if not endpoints and N >= 2 and (j == 0 or j == N - 1) then
+        s = j == 0 and a[1] - v or v - a[N - 2]
+      else
+        local left = j == 0 and low or a[j - 1]
+        local right = j == N - 1 and high or a[j + 1]
+        s = max(v - left, right - v)
+      end
+      first_s, prev = s, v
+    end
+    if j ~= pp or not with_prior then
+      s = min(max(s, minsig), range)
+      local ta, tb = (high - v) / s, (low - v) / s
+      local z = (ta > 10 and 1 or phi(ta)) - (tb < -10 and 0 or phi(tb))
+      local fw = slw[i] - logtotal - (sw and 0 or log(s)) - LOG_SQRT_2PI
+      if z ~= 1 then fw = fw - log(max(z, 1e-300)) end
+      local is = 1 / s
+      smu[i], sfw[i], sfis[i] = v, fw, is
+      if fw > fwmax then fwmax = fw end
+      if is < fismin then fismin = is end
+      i = i + 1
+    end
+  end
+  local nd = { kind = "num", low = low, high = high, n = n, smu = smu, sfw = sfw, sfis = sfis,
+    fwmax = fwmax, fismin = fismin }
+  if with_prior then
+    local ta, tb = (high - pmu) / psig, (low - pmu) / psig
+    local z = (ta > 10 and tb < -10) and 1 or phi(ta) - phi(tb)
+    if z < 1e-300 then z = 1e-300 end
+    nd.pfw = log(pw) - logtotal - log(z) - (sw and 0 or log(psig)) - LOG_SQRT_2PI
+    nd.pmu, nd.pis = pmu, 1 / psig
+  end
+  return { K = K, D = 1, dims = { nd } }
 end
 
 -- The component index for a uniform draw u.

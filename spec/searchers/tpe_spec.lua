@@ -109,6 +109,7 @@ describe("searcher: tpe", function()
       s:on_trial_complete(id, { loss = loss })
     end
     assert.is_true(seen.adam > seen.sgd and seen.adam > seen.num)
+    assert.are.equal(1, #warned) -- once, not per suggestion
   end)
 
   it("with constant liar, parallel pending suggestions move apart", function()
@@ -308,6 +309,7 @@ end)
 
 describe("parzen (the univariate fast path)", function()
   local parzen = require "tunelua.parzen"
+  local ffi = require "ffi"
 
   -- logsumexp over every kernel, in component order: the reference for the windowed sum.
   local function brute(mix, x)
@@ -352,5 +354,58 @@ describe("parzen (the univariate fast path)", function()
     -- the lowest value, so it takes its inner distance (no endpoints)
     assert.are.equal(sg[2], sg[3]); assert.are.equal(sg[3], sg[4]); assert.are.equal(sg[4], sg[7])
     assert.are.equal(1e-12, sg[2]) -- a zero distance, at the floor without the magic clip
+  end)
+  it("bandwidth_weights: kernel mass grows with sigma (Optuna < 3.5); off: a density", function()
+    local col = { 0.1, 0.12, 0.5, 0.53, 0.9 }
+    local dims = { { kind = "num", low = 0, high = 1 } }
+    local function fit(bw)
+      return parzen.fit(dims, { col }, parzen.flat_weights(#col),
+        { rule = "neighbors", consider_prior = true, prior_weight = 1, bandwidth_weights = bw })
+    end
+    local on, off = fit(true), fit(false)
+    -- off: integrates to 1 over [0, 1] (midpoint rule)
+    local total, m = 0, 20000
+    for i = 1, m do total = total + math.exp(parzen.logpdf(off, { (i - 0.5) / m })) / m end
+    assert.is_true(math.abs(total - 1) < 1e-4, "integral " .. total)
+    -- on: the same kernels, each term multiplied by its sigma
+    for _, x in ipairs({ 0.05, 0.3, 0.52, 0.99 }) do
+      local d, s = on.dims[1], 0
+      for k = 1, on.K do
+        local z = (x - d.mu[k]) / d.sigma[k]
+        local mass = parzen.phi((1 - d.mu[k]) / d.sigma[k]) - parzen.phi(-d.mu[k] / d.sigma[k])
+        s = s + math.exp(on.logw[k]) * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) / mass
+      end
+      local a = parzen.logpdf(on, { x })
+      assert.is_true(math.abs(a - math.log(s)) < 1e-9, a .. " vs " .. math.log(s))
+      assert.are_not.equal(a, parzen.logpdf(off, { x }))
+    end
+  end)
+  it("fit_sorted (presorted observations) gives fit's density, with ties and options", function()
+    local r = rng.new(11)
+    for _, n in ipairs({ 1, 2, 5, 60, 500 }) do
+      for _, o in ipairs({
+        { rule = "neighbors", consider_prior = true, prior_weight = 1, bandwidth_weights = true },
+        { rule = "neighbors", consider_prior = true, prior_weight = 2 },
+        { rule = "neighbors", consider_prior = false, endpoints = true, magic_clip = false },
+      }) do
+        local dim = { kind = "num", low = -1, high = 2 }
+        local col, w = {}, parzen.ramp_weights(n)
+        for i = 1, n do col[i] = (i % 7 == 0) and 0.5 or -1 + 3 * r:random() ^ 2 end
+        local idx = {}
+        for i = 1, n do idx[i] = i end
+        table.sort(idx, function(a, b) return col[a] < col[b] end)
+        local sv, slw, wsum = ffi.new("double[?]", n), ffi.new("double[?]", n), 0
+        for j, i in ipairs(idx) do
+          sv[j - 1], slw[j - 1], wsum = col[i], math.log(w[i]), wsum + w[i]
+        end
+        local a = parzen.fit({ dim }, { col }, w, o)
+        local b = parzen.fit_sorted(dim, sv, slw, n, wsum, o)
+        for _ = 1, 50 do
+          local x = -1 + 3 * r:random()
+          local la, lb = parzen.logpdf(a, { x }), parzen.logpdf(b, { x })
+          assert.is_true(math.abs(la - lb) <= 1e-12 * math.max(1, math.abs(la)), la .. " vs " .. lb)
+        end
+      end
+    end
   end)
 end)
