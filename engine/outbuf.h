@@ -3,7 +3,7 @@
  * the engine's next tick (tl_out_flush_all, every second), at 64 KiB, or when the file is
  * flushed or closed (the trial's run ends), so one write(2) carries many results. The journal
  * is the record that must be on disk before a result is acknowledged; these files follow it,
- * and a resume after a crash completes them from the journal (resume.c). */
+ * and a resume after a crash completes them from the journal (resume.c), events files too. */
 #ifndef TL_OUTBUF_H
 #define TL_OUTBUF_H
 

@@ -1,5 +1,6 @@
 #include "resume.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "exec_sim.h"
 #include "script.h"
 #include "swap.h"
+#include "tfevents.h"
 #include "trial.h"
 
 static const char *str(const cJSON *o, const char *k) {
@@ -92,23 +94,85 @@ int tl_resume_prepare(tl_options *opt, char **cwd, char **err) {
 
 static void script_fail(tl_engine *e, char *err) { tl_engine_script_error(e, err); }
 
-/* result.jsonl is written after the journal (outbuf.h): after a crash it may miss the last
- * results the journal has. The first result of a trial in the replay reads the file's last
- * iteration (a torn last line cut off); every journaled result after it is appended. */
+/* result.jsonl and the TensorBoard events are written after the journal (outbuf.h): after a
+ * crash they may miss the last results the journal has. The first result of a trial in the
+ * replay reads the file's last iteration (a torn last line cut off); every journaled result
+ * after it is appended. The events files are read back (tl_tfevents_repair: a torn record
+ * cut off) for the steps they hold; a journaled result whose step none of them holds goes
+ * into this run's events file, so that TensorBoard shows each step once. */
 typedef struct {
-  long *file_iter; /* by trial index: last training_iteration in result.jsonl; -1 not read */
+  long file_iter; /* last training_iteration in result.jsonl; -1 not read */
+  int tb_read;    /* the events files were read */
+  long tb_max;    /* the largest step they hold */
+  long *tb_steps; /* the steps they hold, sorted */
+  size_t tb_n, tb_cap, tb_at;
+} replay_trial;
+
+typedef struct {
+  replay_trial *trials; /* by trial index */
   int n;
 } replay_files;
 
-static void complete_results(tl_trial *t, replay_files *rf, const cJSON *r) {
+static void tb_step(void *ud, long s) {
+  replay_trial *rt = ud;
+  if (rt->tb_n == rt->tb_cap) {
+    rt->tb_cap = rt->tb_cap ? 2 * rt->tb_cap : 64;
+    rt->tb_steps = tl_xrealloc(rt->tb_steps, rt->tb_cap * sizeof *rt->tb_steps);
+  }
+  rt->tb_steps[rt->tb_n++] = s;
+}
+
+static int cmp_long(const void *a, const void *b) {
+  long x = *(const long *)a, y = *(const long *)b;
+  return (x > y) - (x < y);
+}
+
+/* Calls tl_tfevents_repair on every events file of the trial's directory. */
+static long tb_files(tl_trial *t, long max_step, replay_trial *rt) {
+  DIR *d = opendir(t->dir);
+  struct dirent *de;
+  long max = 0;
+  while (d && (de = readdir(d))) {
+    if (strncmp(de->d_name, "events.out.tfevents.", 20) != 0) continue;
+    char *p = tl_strfmt("%s/%s", t->dir, de->d_name);
+    long m = tl_tfevents_repair(p, max_step, rt ? tb_step : NULL, rt);
+    if (m > max) max = m;
+    free(p);
+  }
+  if (d) closedir(d);
+  return max;
+}
+
+static void complete_events(tl_engine *e, tl_trial *t, replay_trial *rt, const cJSON *r) {
+  if (!e->tensorboard) return;
+  if (!rt->tb_read) {
+    rt->tb_read = 1;
+    rt->tb_max = tb_files(t, -1, rt);
+    qsort(rt->tb_steps, rt->tb_n, sizeof *rt->tb_steps, cmp_long);
+  }
+  while (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] < t->iterations) rt->tb_at++;
+  if (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] == t->iterations) return;
+  if (t->out_tfevents.fd < 0) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
+  const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "timestamp");
+  tl_buf rec;
+  tl_buf_init(&rec);
+  if (tl_tfevents_encode(&rec, r, t->iterations,
+                         cJSON_IsNumber(ts) ? ts->valuedouble : tl_wallclock()))
+    tl_out_add(&t->out_tfevents, rec.data, rec.len);
+  tl_buf_free(&rec);
+}
+
+static void complete_results(tl_engine *e, tl_trial *t, replay_files *rf, const cJSON *r) {
   if (t->index >= rf->n) {
     int n = rf->n ? rf->n : 64;
     while (n <= t->index) n *= 2;
-    rf->file_iter = tl_xrealloc(rf->file_iter, (size_t)n * sizeof *rf->file_iter);
-    for (int i = rf->n; i < n; i++) rf->file_iter[i] = -1;
+    rf->trials = tl_xrealloc(rf->trials, (size_t)n * sizeof *rf->trials);
+    memset(rf->trials + rf->n, 0, (size_t)(n - rf->n) * sizeof *rf->trials);
+    for (int i = rf->n; i < n; i++) rf->trials[i].file_iter = -1;
     rf->n = n;
   }
-  long *have = &rf->file_iter[t->index];
+  complete_events(e, t, &rf->trials[t->index], r);
+  long *have = &rf->trials[t->index].file_iter;
   char *p = NULL;
   if (*have < 0) {
     p = tl_strfmt("%s/result.jsonl", t->dir);
@@ -195,7 +259,7 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, replay_
     }
     t->iterations = count(r, "training_iteration", (double)t->iterations + 1, 1e15);
     t->time_total = num(r, "time_total_s", t->time_total);
-    complete_results(t, rf, r);
+    complete_results(e, t, rf, r);
     *vt = num(ev, "vt", *vt);
     t->vt = num(ev, "vt", t->vt);
     e->results++;
@@ -263,11 +327,17 @@ int tl_resume_replay(tl_engine *e, char **err) {
   tl_script_replaying(e->script, 0);
   if (rc == 0) tl_swap_resume_journal(e);
   e->vclock = vt;
-  free(rf.file_iter);
   for (int i = 0; i < e->ntrials; i++) {
-    tl_out_close(&e->trials[i]->out_result); /* what complete_results appended */
-    if (e->trials[i]->iterations > 0) tl_trial_files_repair(e->trials[i]);
+    tl_trial *t = e->trials[i];
+    tl_out_close(&t->out_result); /* what complete_results appended */
+    tl_out_close(&t->out_tfevents);
+    if (t->iterations > 0) tl_trial_files_repair(t);
+    /* steps the events files got before the journal recorded them (a 64 KiB write) */
+    if (i < rf.n && rf.trials[i].tb_read && rf.trials[i].tb_max > t->iterations)
+      tb_files(t, t->iterations, NULL);
   }
+  for (int i = 0; i < rf.n; i++) free(rf.trials[i].tb_steps);
+  free(rf.trials);
   return rc;
 }
 

@@ -233,3 +233,84 @@ int tl_tfevents_open(const char *dir) {
   }
   return fd;
 }
+
+/* ---- reading back (tl_tfevents_repair) ---- */
+
+static uint64_t get_le(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; *p < end && shift < 64; shift += 7) {
+    uint8_t c = *(*p)++;
+    *v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) return 0;
+  }
+  return -1;
+}
+
+/* The step of an Event that holds a Summary; 0 when it holds none (the file_version
+ * record) or cannot be decoded. */
+static long event_step(const uint8_t *p, const uint8_t *end) {
+  uint64_t tag, v, step = 0;
+  int summary = 0;
+  while (p < end) {
+    if (get_varint(&p, end, &tag) != 0) return 0;
+    switch (tag & 7) {
+    case 0:
+      if (get_varint(&p, end, &v) != 0) return 0;
+      if (tag >> 3 == 2) step = v;
+      break;
+    case 1: p += 8; break;
+    case 5: p += 4; break;
+    case 2:
+      if (get_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return 0;
+      summary |= tag >> 3 == 5;
+      p += v;
+      break;
+    default: return 0;
+    }
+  }
+  return summary && p == end && (int64_t)step > 0 ? (long)step : 0;
+}
+
+long tl_tfevents_repair(const char *path, long max_step, void (*step)(void *, long), void *ud) {
+  size_t n;
+  char *all = tl_read_file(path, &n);
+  if (!all) return -1;
+  const uint8_t *d = (const uint8_t *)all;
+  size_t at = 0, keep_len = 0;
+  long max = 0;
+  int dropped = 0;
+  tl_buf keep; /* what stays, once a record has been dropped */
+  tl_buf_init(&keep);
+  while (n - at >= 12) {
+    uint64_t len = get_le(d + at, 8);
+    if ((uint32_t)get_le(d + at + 8, 4) != tl_crc32c_mask(tl_crc32c(0, d + at, 8)) ||
+        len > n - at - 16 ||
+        (uint32_t)get_le(d + at + 12 + len, 4) != tl_crc32c_mask(tl_crc32c(0, d + at + 12, len)))
+      break;
+    size_t rec = 16 + (size_t)len;
+    long s = event_step(d + at + 12, d + at + 12 + len);
+    if (max_step >= 0 && s > max_step) {
+      if (!dropped) tl_buf_add(&keep, all, at);
+      dropped = 1;
+    } else {
+      if (dropped) tl_buf_add(&keep, all + at, rec);
+      if (s > 0 && step) step(ud, s);
+      if (s > max) max = s;
+    }
+    at += rec;
+  }
+  keep_len = dropped ? keep.len : at;
+  if (dropped || at != n) { /* a torn or damaged tail, or steps the journal never recorded */
+    const char *data = !dropped ? all : keep.data ? keep.data : "";
+    if (tl_write_file_atomic(path, data, keep_len) != 0) max = -1;
+  }
+  tl_buf_free(&keep);
+  free(all);
+  return max;
+}

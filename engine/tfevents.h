@@ -35,4 +35,12 @@ size_t tl_tfevents_header(tl_buf *b, double wall);
  * file in the directory). A new file gets its file_version record. Returns an fd or -1. */
 int tl_tfevents_open(const char *dir);
 
+/* Reads back an events file after a crash: the first record whose framing or CRC does not
+ * check out, and all after it, are cut off (a torn write); when max_step >= 0, the scalar
+ * events with a step above it are dropped too (written out before the journal recorded
+ * their result). The file is rewritten only when something goes. Calls step(ud, s) for
+ * each scalar event kept. Returns the largest step kept (0: none), -1 when the file cannot
+ * be read or rewritten. */
+long tl_tfevents_repair(const char *path, long max_step, void (*step)(void *, long), void *ud);
+
 #endif

@@ -147,6 +147,106 @@ return tune.experiment {
     end
   end)
 
+  it("are completed by `tunelua resume` after a kill -9: each journaled step once", function()
+    local marker = H.marker("tlkill")
+    local exp = H.experiment(H.exp_src {
+      name = "tb-kill",
+      cmd = H.sh_trainer("steps.sh", "100", "0.15", marker),
+      extra = [[  num_samples = 2, metric = "loss", mode = "min",
+  stop = { training_iteration = 10 },]],
+    })
+    local dir = H.tmpdir() .. "/run"
+    local h = H.spawn({ exp, "--dir", dir, "--cpus", "2", "--quiet" })
+    local function results()
+      local ok, j = pcall(H.journal, dir)
+      return ok and H.count(j, function(e) return e.ev == "result" end) or 0
+    end
+    -- a kill -9 right after results arrived: the events files (written on the next tick)
+    -- lack the newest of them
+    local got = H.wait_for(function() return results() >= 7 end, 30)
+    h.kill("KILL")
+    h.wait(10)
+    H.reap(marker)
+    assert.is_truthy(got, "the trials did not report")
+    -- and what a crash may also leave: the journal without a result the files already had
+    -- (a 64 KiB write goes out before the turn's journal write), an events file torn mid-record
+    local lines = H.lines(dir .. "/journal.jsonl")
+    local last = #lines
+    while not lines[last]:find('"ev":"result"', 1, true) do last = last - 1 end
+    local keep = {}
+    for i = 1, last - 1 do keep[i] = lines[i] end
+    H.write(dir .. "/journal.jsonl", table.concat(keep, "\n") .. "\n")
+    local tdirs = {}
+    for name in H.capture("ls " .. H.quote(dir .. "/trials")):gmatch("[^\n]+") do
+      tdirs[#tdirs + 1] = dir .. "/trials/" .. name
+    end
+    assert.are.equal(2, #tdirs)
+    local torn = event_files(tdirs[1])[1]
+    local blob = H.read(torn)
+    H.write(torn, blob:sub(1, #blob - 3))
+    H.sleep(1.1) -- the file names carry the run's start, in seconds
+    local r = H.run { "resume", dir, "--quiet" }
+    assert.are.equal(0, r.code, H.describe(r))
+    for _, tdir in ipairs(tdirs) do
+      check_trial(tdir)
+      local id = tdir:match("[^/]+$")
+      local want = {}
+      for _, e in ipairs(H.journal(dir)) do
+        if e.ev == "result" and e.trial == id then want[#want + 1] = e.result.training_iteration end
+      end
+      local steps = {}
+      for _, ev in ipairs(read_events(event_files(tdir))) do
+        if ev.file_version == H.null then steps[#steps + 1] = ev.step end
+      end
+      assert.are.same(want, steps, tdir)
+      assert.are.equal(10, #steps)
+    end
+  end)
+
+  it("lose on resume the steps a crash left in them that the journal never recorded", function()
+    local marker = H.marker("tlahead")
+    local exp = H.experiment(H.exp_src {
+      name = "tb-ahead",
+      cmd = H.sh_trainer("steps.sh", "100", "0.1", marker),
+      extra = [[  num_samples = 1, metric = "loss", mode = "min",
+  stop = { training_iteration = 8 },]],
+    })
+    local dir = H.tmpdir() .. "/run"
+    local h = H.spawn({ exp, "--dir", dir, "--quiet" })
+    local got = H.wait_for(function()
+      local ok, j = pcall(H.journal, dir)
+      return ok and H.count(j, function(e) return e.ev == "result" end) >= 3
+    end, 30)
+    -- the trainer frozen, the events file catches up on the next tick; then the crash
+    for _, pid in ipairs(H.pgrep(marker)) do os.execute("kill -STOP " .. pid) end
+    H.sleep(1.5)
+    h.kill("KILL")
+    h.wait(10)
+    H.reap(marker)
+    assert.is_truthy(got, "the trial did not report")
+    local tdir = dir .. "/trials/00000"
+    local before = read_events(event_files(tdir))
+    local n = #before - 1 -- the file_version record
+    assert.is_true(n >= 3, "the events file was not written on the tick")
+    -- the journal without the newest result, which the events file has
+    local lines = H.lines(dir .. "/journal.jsonl")
+    local last = #lines
+    while not lines[last]:find('"ev":"result"', 1, true) do last = last - 1 end
+    assert.is_truthy(lines[last]:find('"training_iteration":' .. n, 1, true), lines[last])
+    local keep = {}
+    for i = 1, last - 1 do keep[i] = lines[i] end
+    H.write(dir .. "/journal.jsonl", table.concat(keep, "\n") .. "\n")
+    H.sleep(1.1)
+    local r = H.run { "resume", dir, "--quiet" }
+    assert.are.equal(0, r.code, H.describe(r))
+    check_trial(tdir)
+    local steps = {}
+    for _, ev in ipairs(read_events(event_files(tdir))) do
+      if ev.file_version == H.null then steps[#steps + 1] = ev.step end
+    end
+    assert.are.same({ 1, 2, 3, 4, 5, 6, 7, 8 }, steps)
+  end)
+
   it("are refused by the reader when a byte is damaged", function()
     local exp = H.experiment(H.exp_src {
       name = "tb-crc", cmd = H.sh_trainer("steps.sh", "3"),
