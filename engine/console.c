@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "resources.h"
+#include "script.h"
 #include "table.h"
 #include "trial.h"
 
@@ -342,6 +343,7 @@ void tl_console_finish(tl_engine *e, const char *status) {
   if (c->tty) clear_block(c);
   double v;
   int best = tl_trial_best(e, &v);
+  char *spent = tl_script_budget_spent(e->script); /* the run ended early */
   tl_buf b;
   tl_buf_init(&b);
   if (!e->opt.quiet && !e->opt.json) {
@@ -394,6 +396,9 @@ void tl_console_finish(tl_engine *e, const char *status) {
       tl_buf_add_json_str(&b, e->trials[best]->id);
     else
       tl_buf_adds(&b, "null");
+    tl_buf_adds(&b, ",\"budget_spent\":");
+    if (spent) tl_buf_add_json_str(&b, spent);
+    else tl_buf_adds(&b, "null");
     tl_buf_adds(&b, ",\"dir\":");
     tl_buf_add_json_str(&b, e->dir);
     tl_buf_adds(&b, "}");
@@ -408,7 +413,9 @@ void tl_console_finish(tl_engine *e, const char *status) {
     printf("No trial reported %s.\n",
            e->metric ? e->metric : "a metric (set metric= in the experiment)");
   }
+  if (!e->opt.json && spent) printf("Ended early: %s.\n", spent);
   if (!e->opt.json) printf("Results in %s\n", e->dir);
+  free(spent);
   tl_buf_free(&b);
   fflush(stdout);
 }

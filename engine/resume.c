@@ -232,7 +232,8 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, replay_
              : strcmp(a, "stop") == 0     ? TL_ASK_STOP
              : strcmp(a, "pause") == 0    ? TL_ASK_PAUSE
                                           : TL_ASK_NONE;
-    t->by_rule = str(ev, "by") && strcmp(str(ev, "by"), "stop") == 0;
+    const char *by = str(ev, "by");
+    t->by_rule = !by ? 0 : strcmp(by, "stop") == 0 ? 1 : strcmp(by, "budget") == 0 ? 2 : 0;
   } else if (strcmp(kind, "status") == 0) {
     t->ask = TL_ASK_NONE;
     const char *s = str(ev, "status"), *reason = str(ev, "reason");
@@ -308,9 +309,19 @@ int tl_resume_replay(tl_engine *e, char **err) {
   double vt = 0;
   int rc = 0;
   replay_files rf = {0};
+  double used = 0, run_start = -1, run_last = -1;
   while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
     lineno++;
     cJSON *ev = cJSON_ParseWithLength(line, (size_t)n);
+    /* wall time of the earlier runs, each from its experiment or resumed line to its last */
+    double at = num(ev, "t", -1);
+    const char *kind = str(ev, "ev");
+    if (at >= 0 && kind && (strcmp(kind, "experiment") == 0 || strcmp(kind, "resumed") == 0)) {
+      if (run_start >= 0) used += run_last - run_start;
+      run_start = run_last = at;
+    } else if (at >= run_last) {
+      run_last = at;
+    }
     if (!cJSON_IsObject(ev)) {
       *err = tl_strfmt("journal.jsonl line %ld is not a JSON object: the journal is damaged", lineno);
       rc = -1;
@@ -326,6 +337,12 @@ int tl_resume_replay(tl_engine *e, char **err) {
   e->journal.mute = 0;
   tl_script_replaying(e->script, 0);
   if (rc == 0) tl_swap_resume_journal(e);
+  if (run_start >= 0) used += run_last - run_start;
+  char *berr = NULL;
+  if (rc == 0 && tl_script_budget_resume(e->script, used, &berr) != 0) {
+    *err = berr;
+    rc = -1;
+  }
   e->vclock = vt;
   for (int i = 0; i < e->ntrials; i++) {
     tl_trial *t = e->trials[i];
@@ -370,9 +387,12 @@ void tl_resume_running(tl_engine *e) {
     if (ask == TL_ASK_STOP || ask == TL_ASK_PAUSE) {
       if (!e->simulate) end_leftover(e, t);
       int stop = ask == TL_ASK_STOP;
+      char *spent = stop && t->by_rule == 2 ? tl_script_budget_spent(e->script) : NULL;
       tl_trial_set_status(e, t, stop ? TL_TERMINATED : TL_PAUSED,
-                          stop ? (t->by_rule ? "stop criterion met" : "stopped by the scheduler")
-                               : "paused");
+                          spent  ? spent
+                          : stop ? (t->by_rule ? "stop criterion met" : "stopped by the scheduler")
+                                 : "paused");
+      free(spent);
       char *err = NULL;
       if (stop && tl_script_complete(e->script, t->index, 1, &err) != 0)
         tl_engine_script_error(e, err);

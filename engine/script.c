@@ -443,7 +443,7 @@ int tl_script_result(tl_script *s, int index, const cJSON *result, const char **
   lua_pushinteger(L, index + 1);
   if (call(s, "on_result", 1, 4, err) != 0) return -1;
   *source = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) - 1 : -1;
-  *by_rule = lua_toboolean(L, -2);
+  *by_rule = lua_isnumber(L, -2) ? (int)lua_tointeger(L, -2) : lua_toboolean(L, -2);
   lua_pop(L, 2);
   const char *a = lua_tostring(L, -2);
   static const char *known[] = {"stop", "pause", "exploit"};
@@ -523,6 +523,22 @@ int tl_script_set_config(tl_script *s, int index, const cJSON *config, char **er
   lua_pushinteger(s->L, index + 1);
   push_json(s->L, config);
   return call(s, "set_config", 2, 0, err);
+}
+
+char *tl_script_budget_spent(tl_script *s) {
+  char *err = NULL;
+  if (!s || call(s, "budget_spent", 0, 1, &err) != 0) {
+    free(err);
+    return NULL;
+  }
+  char *why = lua_isstring(s->L, -1) ? tl_strdup(lua_tostring(s->L, -1)) : NULL;
+  lua_pop(s->L, 1);
+  return why;
+}
+
+int tl_script_budget_resume(tl_script *s, double secs, char **err) {
+  lua_pushnumber(s->L, secs);
+  return call(s, "budget_resume", 1, 0, err);
 }
 
 int tl_script_take_stops(tl_script *s, int **index, char ***reason, int *n, char **err) {

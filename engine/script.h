@@ -23,8 +23,8 @@ int tl_script_next(tl_script *s, int *index, int *wait, int *count, char **err);
 int tl_script_trial(tl_script *s, int index, char **id, cJSON **config, char **err);
 int tl_script_status(tl_script *s, int index, const char *status, long iteration, char **err);
 /* Hands a result to the stop rule, the scheduler and the searcher; *action is a static string
- * ("continue", "stop", "pause", "exploit"); *by_rule is set when the experiment's stop rule
- * decided rather than the scheduler; for "exploit", *source is the trial whose checkpoint to
+ * ("continue", "stop", "pause", "exploit"); *by_rule is 1 when the experiment's stop rule
+ * decided rather than the scheduler, 2 when its budget is spent (tl_script_budget_spent); for "exploit", *source is the trial whose checkpoint to
  * take, and the trial's config in Lua is the new one (read it with tl_script_trial). */
 int tl_script_result(tl_script *s, int index, const cJSON *result, const char **action,
                      int *checkpoint, int *by_rule, int *source, char **err);
@@ -49,6 +49,11 @@ int tl_script_swap_begin(tl_script *s, const char *dir, char **name, char **sour
 int tl_script_swap_event(tl_script *s, const cJSON *ev, char **err);
 int tl_script_swap_finish(tl_script *s, int ok, char **err);
 /* Trials a scheduler ended with exp.stop_trial (not running ones); arrays owned by the caller. */
+/* Why the experiment ends early once its budget is spent ("the experiment's budget is spent
+ * (300 results)"), owned by the caller; NULL while it is not (or there is none). */
+char *tl_script_budget_spent(tl_script *s);
+/* Resume: secs of wall time the earlier runs used count against a time budget. */
+int tl_script_budget_resume(tl_script *s, double secs, char **err);
 int tl_script_take_stops(tl_script *s, int **index, char ***reason, int *n, char **err);
 int tl_script_complete(tl_script *s, int index, int ok, char **err);
 /* What the trial asks for (trainer.resources, a table or a function of its config): 0 with

@@ -675,7 +675,9 @@ const char *tl_trial_report(tl_engine *e, tl_trial *t, cJSON *metrics, int *chec
   b = tl_journal_begin(&e->journal, "decision", t->id);
   tl_buf_adds(b, ",\"action\":");
   tl_buf_add_json_str(b, action);
-  tl_buf_adds(b, t->by_rule ? ",\"by\":\"stop\",\"iteration\":" : ",\"by\":\"scheduler\",\"iteration\":");
+  tl_buf_adds(b, t->by_rule == 2 ? ",\"by\":\"budget\",\"iteration\":"
+                 : t->by_rule   ? ",\"by\":\"stop\",\"iteration\":"
+                                : ",\"by\":\"scheduler\",\"iteration\":");
   tl_buf_add_num(b, (double)t->iterations);
   tl_journal_end(&e->journal);
   if (strcmp(action, "exploit") == 0) return exploit(e, t, source);
@@ -751,8 +753,11 @@ void tl_trial_finish(tl_engine *e, tl_trial *t) {
   char *reason = NULL;
   int ok = -1; /* 1 completed, 0 failed for good, -1 no completion (paused or retried) */
   if (t->ask == TL_ASK_STOP) {
-    tl_trial_set_status(e, t, TL_TERMINATED,
-                        t->by_rule ? "stop criterion met" : "stopped by the scheduler");
+    char *spent = t->by_rule == 2 ? tl_script_budget_spent(e->script) : NULL;
+    tl_trial_set_status(e, t, TL_TERMINATED, spent       ? spent
+                                             : t->by_rule ? "stop criterion met"
+                                                          : "stopped by the scheduler");
+    free(spent);
     ok = 1;
   } else if (t->ask == TL_ASK_PAUSE) {
     tl_trial_set_status(e, t, TL_PAUSED, e->interrupted ? "interrupted" : NULL);
@@ -844,6 +849,11 @@ int tl_summary_write(tl_engine *e, const char *status) {
   tl_buf_adds(&b, ",\"best_trial\":");
   if (best >= 0) tl_buf_add_json_str(&b, e->trials[best]->id);
   else tl_buf_adds(&b, "null");
+  char *spent = tl_script_budget_spent(e->script);
+  tl_buf_adds(&b, ",\"budget_spent\":"); /* why it ended early, or null */
+  if (spent) tl_buf_add_json_str(&b, spent);
+  else tl_buf_adds(&b, "null");
+  free(spent);
   tl_buf_printf(&b, ",\"seed\":%ld,\"elapsed_s\":", e->seed);
   tl_buf_add_num(&b, floor((tl_engine_now(e) - e->started) * 1000) / 1000);
   tl_buf_adds(&b, ",\"counts\":{");

@@ -10,14 +10,23 @@
 -- Once spent, the runner stops every running trial at its next result (the result is kept),
 -- ends the PENDING and PAUSED ones and starts nothing new: a few results past the budget
 -- (one per trial then running) may reach the journal, and `tunelua compare` counts only
--- those within it.
+-- those within it. The trials it ends say why ("the experiment's budget is spent (500
+-- results)"), and so do the end of the run and summary.json ("budget_spent").
+--
+-- `tunelua resume` counts what the earlier runs used: the results by replaying the journal,
+-- and a time budget from the journal's wall-clock times (each run from its experiment or
+-- resumed line to its last line; time the engine was not running is not counted). Under
+-- the simulate executor the virtual clock itself goes on from the journal.
 --
 -- API
 --   budget.parse(text)        { results = n } or { time = s }, or nil, why
 --   budget.check(v, what)     the normalised table, or nil, why (v: a table as above)
 --   budget.tracker(b, clock)  an object: t:result() counts one result and returns true once
---                             the budget is spent; t.spent
-local type, tonumber, tostring, floor = type, tonumber, tostring, math.floor
+--                             the budget is spent; t.spent; t:used(s) counts s seconds of
+--                             earlier runs (a time budget on wall time; true once spent)
+--   budget.describe(b)        "500 results", "60 s"
+local type, tonumber, tostring, floor, format = type, tonumber, tostring, math.floor,
+  string.format
 
 local M = {}
 
@@ -70,6 +79,19 @@ function Tracker:result()
     self.spent = true
   end
   return self.spent
+end
+
+function Tracker:used(secs)
+  if self.budget.time and not self.spent then
+    self.t0 = self.clock() - secs
+    if self.clock() - self.t0 >= self.budget.time then self.spent = true end
+  end
+  return self.spent
+end
+
+function M.describe(b)
+  if b.results then return format("%d results", b.results) end
+  return format("%g s", b.time)
 end
 
 function M.tracker(b, clock)

@@ -379,6 +379,31 @@ local function stop_rule(t, r)
   return nil
 end
 
+-- Why the experiment ended early, once its budget is spent; nil before.
+function R.budget_spent()
+  if not (st.budget and st.budget.spent) then return nil end
+  return "the experiment's budget is spent (" ..
+    require("tunelua.budget").describe(st.budget.budget) .. ")"
+end
+
+-- The PENDING and PAUSED trials end once the budget is spent (on a resume, also those that
+-- were RUNNING: they would start again as PENDING).
+local function stop_waiting(running)
+  for _, v in ipairs(trials) do
+    if v.status == "PENDING" or v.status == "PAUSED" or (running and v.status == "RUNNING") then
+      st.stops[#st.stops + 1] = { v.index, R.budget_spent() }
+    end
+  end
+end
+
+-- Resume: secs of wall time the earlier runs used (from the journal) count against a time
+-- budget; a budget spent already ends the waiting trials.
+function R.budget_resume(secs)
+  if not st.budget then return end
+  if not st.simulate then st.budget:used(secs) end
+  if st.budget.spent then stop_waiting(true) end
+end
+
 -- A result arrived (already in trials[index].last_result): the stop rule first, as in Ray
 -- Tune, then the scheduler; the searcher hears every result. Returns the action, whether to
 -- checkpoint, whether the experiment's stop rule (not the scheduler) decided, and for an
@@ -389,15 +414,12 @@ function R.on_result(index)
   local r = t.last_result
   t.iteration = r.training_iteration
   local action = stop_rule(t, r)
+  local by_rule = action ~= nil
   if st.budget and st.budget:result() and not action then
     action = "stop" -- the budget is spent: the waiting trials end too, nothing new starts
-    for _, v in ipairs(trials) do
-      if (v.status == "PENDING" or v.status == "PAUSED") and not R.replaying then
-        st.stops[#st.stops + 1] = { v.index, "the experiment's budget is spent" }
-      end
-    end
+    by_rule = 2 -- the engine's reason: R.budget_spent()
+    if not R.replaying then stop_waiting() end
   end
-  local by_rule = action ~= nil
   local source, checkpoint = nil, false
   if not action then
     local d = st.sched:on_result(t, r)
