@@ -195,6 +195,7 @@ static void on_tick(uv_timer_t *h) {
                                         "here and can be resumed once there is room",
                                         e->dir, e->journal.error));
   if (e->trial_timeout > 0 && !e->simulate) check_timeouts(e);
+  tl_proto_tick(e); /* connections that never said hello */
   tl_out_flush_all(); /* the trials' logs follow the journal within a tick */
   if (e->summary_dirty) tl_summary_write(e, "running");
   tl_console_tick(e);

@@ -26,8 +26,44 @@ static void on_close(uv_handle_t *h) {
   if (c->refs == 0) conn_free(c);
 }
 
+/* Connections without a hello yet, oldest last (the loop is single-threaded). */
+static tl_conn *quiet;
+
+static void quiet_add(tl_conn *c) {
+  c->accepted_ms = uv_now(c->e->loop);
+  c->quiet_next = quiet;
+  if (quiet) quiet->quiet_prev = &c->quiet_next;
+  quiet = c;
+  c->quiet_prev = &quiet;
+}
+
+static void quiet_remove(tl_conn *c) {
+  if (!c->quiet_prev) return;
+  *c->quiet_prev = c->quiet_next;
+  if (c->quiet_next) c->quiet_next->quiet_prev = c->quiet_prev;
+  c->quiet_next = NULL, c->quiet_prev = NULL;
+}
+
+void tl_proto_tick(tl_engine *e) {
+  static double limit = -1;
+  if (limit < 0) {
+    const char *v = getenv("TUNELUA_HELLO_TIMEOUT_S");
+    limit = v && *v && atof(v) > 0 ? atof(v) : TL_HELLO_TIMEOUT_S;
+  }
+  uint64_t now = uv_now(e->loop);
+  for (tl_conn *c = quiet, *next; c; c = next) {
+    next = c->quiet_next;
+    if ((double)(now - c->accepted_ms) >= limit * 1000) {
+      char *why = tl_strfmt("no hello within %g s", limit);
+      tl_proto_reject(c, why); /* closes it, which takes it off the list */
+      free(why);
+    }
+  }
+}
+
 void tl_proto_close(tl_conn *c) {
   if (c->closing) return;
+  quiet_remove(c);
   c->closing = 1;
   tl_trial *t = c->trial;
   if (t && t->conn == c) t->conn = NULL;
@@ -139,6 +175,7 @@ static void on_hello(tl_conn *c, cJSON *msg) {
   }
   c->trial = t;
   t->conn = c;
+  quiet_remove(c);
   c->reuse = e->reuse && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "reuse"));
   tl_buf b;
   tl_buf_init(&b);
@@ -378,6 +415,7 @@ static void on_connection(uv_stream_t *server, int status) {
     tl_proto_close(c);
     return;
   }
+  quiet_add(c);
   uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
@@ -390,6 +428,7 @@ tl_conn *tl_proto_adopt(tl_engine *e, int fd) {
     tl_proto_close(c);
     return NULL;
   }
+  quiet_add(c);
   uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
   return c;
 }

@@ -19,7 +19,14 @@ typedef struct tl_conn {
   int refs;        /* replies waiting for the journal to reach the disk */
   tl_buf reply;    /* those replies, in order */
   int reuse;       /* the trainer said it can take reset decisions */
+  uint64_t accepted_ms;                    /* uv_now when accepted */
+  struct tl_conn *quiet_next, **quiet_prev; /* in the list of those without a hello yet */
 } tl_conn;
+
+/* Seconds a connection may stay without its hello before it is closed (a client that
+ * connected and said nothing, or something else that found the socket); TUNELUA_HELLO_TIMEOUT_S
+ * overrides it. Checked on the engine's tick, so it is closed within a second after. */
+#define TL_HELLO_TIMEOUT_S 5
 
 int tl_proto_listen(tl_engine *e, const char **err);
 /* Also listens on TCP at addr (slurm: trainers on other nodes); the same protocol and
@@ -33,6 +40,8 @@ void tl_proto_send_durable(tl_conn *c, const char *data, size_t len);
 /* Sends {"type":"error"} with the message, then closes. */
 void tl_proto_reject(tl_conn *c, const char *msg);
 void tl_proto_close(tl_conn *c);
+/* Closes the connections that sent no hello within TL_HELLO_TIMEOUT_S (on the tick). */
+void tl_proto_tick(tl_engine *e);
 /* Handles one complete message line (exposed for tests). */
 void tl_proto_line(tl_conn *c, char *line, size_t len);
 int tl_token_equal(const char *a, const char *b);
