@@ -1,7 +1,8 @@
 /* The shell trainer client: `tunelua report|params|restore|checkpoint-dir|checkpoint|shared`.
  * Each command (but checkpoint-dir) is one connection to the engine: hello, welcome, at most
  * one request, then close without `done` (docs/protocol.md, "tunelua report" and "Shell
- * trainers" in docs/trainers.md). */
+ * trainers" in docs/trainers.md). Without TUNELUA_CONNECT they run by hand from
+ * TUNELUA_PARAMS (hand_welcome). */
 #include "report.h"
 
 #include <cjson/cJSON.h>
@@ -152,6 +153,57 @@ static cJSON *hello(session *s) {
   return w;
 }
 
+/* Run by hand (no TUNELUA_CONNECT), as the Python, C and Lua clients are: the welcome
+ * comes from TUNELUA_PARAMS (the config, a JSON object), TUNELUA_RESTORE and TUNELUA_SHARED
+ * (a JSON object of name -> path); reports are printed on stderr and always continue
+ * (docs/trainers.md, "Running a trainer by hand"). */
+static int by_hand(void) {
+  const char *c = getenv("TUNELUA_CONNECT");
+  return !c || !*c;
+}
+
+/* The JSON object in environment variable name; NULL when unset (*bad 0) or after a
+ * message on stderr (*bad 1). */
+static cJSON *env_object(const char *name, int *bad) {
+  const char *raw = getenv(name);
+  *bad = 0;
+  if (!raw) return NULL;
+  cJSON *v = cJSON_Parse(raw);
+  if (!cJSON_IsObject(v)) {
+    cJSON_Delete(v);
+    *bad = 1;
+    return fail("%s must be a JSON object, e.g. '{\"lr\": 0.01}'", name), NULL;
+  }
+  return v;
+}
+
+static cJSON *hand_welcome(session *s) {
+  s->fd = -1;
+  tl_buf_init(&s->in);
+  int bad;
+  cJSON *config = env_object("TUNELUA_PARAMS", &bad);
+  if (!config) {
+    if (!bad)
+      fail("%s", "TUNELUA_CONNECT is not set: run this from a trainer started by tunelua, or "
+                 "by hand with the config as JSON in TUNELUA_PARAMS, e.g. "
+                 "TUNELUA_PARAMS='{\"lr\": 0.01}' sh train.sh");
+    return NULL;
+  }
+  cJSON *shared = env_object("TUNELUA_SHARED", &bad);
+  if (bad) {
+    cJSON_Delete(config);
+    return NULL;
+  }
+  cJSON *w = cJSON_CreateObject();
+  cJSON_AddItemToObject(w, "config", config);
+  cJSON_AddItemToObject(w, "shared", shared ? shared : cJSON_CreateObject());
+  const char *restore = getenv("TUNELUA_RESTORE");
+  if (restore && *restore) cJSON_AddStringToObject(w, "restore", restore);
+  return w;
+}
+
+static cJSON *welcome(session *s) { return by_hand() ? hand_welcome(s) : hello(s); }
+
 static void end_session(session *s) {
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
@@ -176,9 +228,15 @@ static int report_main(int argc, char **argv) {
     free(key);
   }
   session s;
-  cJSON *w = hello(&s);
+  cJSON *w = welcome(&s);
   int rc = 1;
-  if (w) {
+  if (w && s.fd < 0) { /* by hand */
+    char *m = tl_json_print(metrics);
+    fprintf(stderr, "[tunelua] report %s\n", m);
+    free(m);
+    printf("continue\n");
+    rc = 0;
+  } else if (w) {
     tl_buf out;
     tl_buf_init(&out);
     tl_buf_adds(&out, "{\"type\":\"report\",\"metrics\":");
@@ -241,7 +299,7 @@ static int welcome_main(const char *what, int argc, char **argv) {
                                   : "usage: tunelua restore"),
            2;
   session s;
-  cJSON *w = hello(&s);
+  cJSON *w = welcome(&s);
   int rc = 1;
   if (w) {
     cJSON *v = NULL;
@@ -266,6 +324,8 @@ static int welcome_main(const char *what, int argc, char **argv) {
 static int checkpoint_dir_main(int argc) {
   if (argc != 0) return fail("%s", "usage: tunelua checkpoint-dir"), 2;
   const char *dir = getenv("TUNELUA_TRIAL_DIR");
+  char cwd[PATH_MAX];
+  if ((!dir || !*dir) && by_hand() && getcwd(cwd, sizeof cwd)) dir = cwd; /* as by hand */
   if (!dir || !*dir)
     return fail("%s", "TUNELUA_TRIAL_DIR is not set: run this from a trainer started by tunelua");
   char *base = tl_strfmt("%s/checkpoints", dir);
@@ -302,9 +362,12 @@ static int checkpoint_main(int argc, char **argv) {
   if (!realpath(argv[0], abs) || stat(abs, &st) != 0 || !S_ISDIR(st.st_mode))
     return fail("%s is not an existing directory", argv[0]);
   session s;
-  cJSON *w = hello(&s);
+  cJSON *w = welcome(&s);
   int rc = 1;
-  if (w) {
+  if (w && s.fd < 0) { /* by hand: nothing to record it with; the path, made absolute */
+    fprintf(stderr, "[tunelua] checkpoint %s\n", abs);
+    printf("%s\n", abs), rc = 0;
+  } else if (w) {
     tl_buf out;
     tl_buf_init(&out);
     tl_buf_adds(&out, "{\"type\":\"checkpoint\",\"path\":");
