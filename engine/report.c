@@ -325,7 +325,8 @@ static int checkpoint_dir_main(int argc) {
   if (argc != 0) return fail("%s", "usage: tunelua checkpoint-dir"), 2;
   const char *dir = getenv("TUNELUA_TRIAL_DIR");
   char cwd[PATH_MAX];
-  if ((!dir || !*dir) && by_hand() && getcwd(cwd, sizeof cwd)) dir = cwd; /* as by hand */
+  if ((!dir || !*dir) && by_hand() && getenv("TUNELUA_PARAMS") && getcwd(cwd, sizeof cwd))
+    dir = cwd; /* by hand */
   if (!dir || !*dir)
     return fail("%s", "TUNELUA_TRIAL_DIR is not set: run this from a trainer started by tunelua");
   char *base = tl_strfmt("%s/checkpoints", dir);
