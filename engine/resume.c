@@ -337,13 +337,13 @@ int tl_resume_replay(tl_engine *e, char **err) {
   e->journal.mute = 0;
   tl_script_replaying(e->script, 0);
   if (rc == 0) tl_swap_resume_journal(e);
+  e->vclock = vt;
   if (run_start >= 0) used += run_last - run_start;
   char *berr = NULL;
   if (rc == 0 && tl_script_budget_resume(e->script, used, &berr) != 0) {
     *err = berr;
     rc = -1;
   }
-  e->vclock = vt;
   for (int i = 0; i < e->ntrials; i++) {
     tl_trial *t = e->trials[i];
     tl_out_close(&t->out_result); /* what complete_results appended */

@@ -30,5 +30,10 @@ describe("budget", function()
     local t2 = budget.tracker({ time = 60 }, function() return now end)
     assert.is_true(t2:used(61))
     assert.is_true(t2.spent)
+    -- a virtual clock that went on by itself: only checked
+    local t3 = budget.tracker({ time = 60 }, function() return now end)
+    assert.is_false(t3:used(nil))
+    now = now + 60
+    assert.is_true(t3:used(nil))
   end)
 end)

@@ -23,7 +23,8 @@
 --   budget.check(v, what)     the normalised table, or nil, why (v: a table as above)
 --   budget.tracker(b, clock)  an object: t:result() counts one result and returns true once
 --                             the budget is spent; t.spent; t:used(s) counts s seconds of
---                             earlier runs (a time budget on wall time; true once spent)
+--                             earlier runs (a time budget on wall time; true once spent;
+--                             without s it only checks the clock)
 --   budget.describe(b)        "500 results", "60 s"
 local type, tonumber, tostring, floor, format = type, tonumber, tostring, math.floor,
   string.format
@@ -83,7 +84,7 @@ end
 
 function Tracker:used(secs)
   if self.budget.time and not self.spent then
-    self.t0 = self.clock() - secs
+    if secs then self.t0 = self.clock() - secs end
     if self.clock() - self.t0 >= self.budget.time then self.spent = true end
   end
   return self.spent

@@ -400,7 +400,7 @@ end
 -- budget; a budget spent already ends the waiting trials.
 function R.budget_resume(secs)
   if not st.budget then return end
-  if not st.simulate then st.budget:used(secs) end
+  st.budget:used(not st.simulate and secs or nil) -- the virtual clock went on by itself
   if st.budget.spent then stop_waiting(true) end
 end
 
