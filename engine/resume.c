@@ -148,7 +148,7 @@ static void complete_events(tl_engine *e, tl_trial *t, replay_trial *rt, const c
   if (!rt->tb_read) {
     rt->tb_read = 1;
     rt->tb_max = tb_files(t, -1, rt);
-    qsort(rt->tb_steps, rt->tb_n, sizeof *rt->tb_steps, cmp_long);
+    if (rt->tb_n) qsort(rt->tb_steps, rt->tb_n, sizeof *rt->tb_steps, cmp_long);
   }
   while (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] < t->iterations) rt->tb_at++;
   if (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] == t->iterations) return;
