@@ -1,5 +1,6 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "tfevents.h"
@@ -99,4 +100,45 @@ TEST(header_carries_the_file_version) {
   CHECK(memcmp(b.data + 12 + 9, "\x1a\x0d" "brain.Event:2", 15) == 0);
   CHECK(le32(b.data + n - 4) == tl_crc32c_mask(tl_crc32c(0, b.data + 12, n - 16)));
   tl_buf_free(&b);
+}
+
+static void collect(void *ud, long s) {
+  tl_buf *b = ud;
+  tl_buf_printf(b, "%ld,", s);
+}
+
+/* tl_tfevents_repair: a torn tail is cut, steps above max_step dropped, the rest kept. */
+TEST(repair_cuts_a_torn_tail_and_steps_beyond_the_journal) {
+  char path[] = "/tmp/tl-test-tfevents-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  tl_buf b, steps;
+  tl_buf_init(&b), tl_buf_init(&steps);
+  tl_tfevents_header(&b, 1.0);
+  cJSON *r = cJSON_Parse("{\"loss\":0.5}");
+  for (long s = 1; s <= 4; s++) tl_tfevents_encode(&b, r, s, 1.0 + (double)s);
+  size_t whole = b.len;
+  tl_buf_add(&b, "\x20\x00\x00", 3); /* the start of a record never finished */
+  CHECK(tl_write_all(fd, b.data, b.len) == 0);
+  close(fd);
+  CHECK(tl_tfevents_repair(path, -1, collect, &steps) == 4);
+  CHECK_STR(steps.data, "1,2,3,4,");
+  size_t n;
+  char *got = tl_read_file(path, &n);
+  CHECK(got && n == whole && memcmp(got, b.data, n) == 0);
+  free(got);
+  /* steps 3 and 4 were never journaled: dropped, the header and steps 1, 2 kept as they were */
+  tl_buf_reset(&steps);
+  CHECK(tl_tfevents_repair(path, 2, collect, &steps) == 2);
+  CHECK_STR(steps.data, "1,2,");
+  got = tl_read_file(path, &n);
+  tl_buf_reset(&b);
+  tl_tfevents_header(&b, 1.0);
+  for (long s = 1; s <= 2; s++) tl_tfevents_encode(&b, r, s, 1.0 + (double)s);
+  CHECK(got && n == b.len && memcmp(got, b.data, n) == 0);
+  free(got);
+  CHECK(tl_tfevents_repair("/nonexistent/events", -1, NULL, NULL) == -1);
+  unlink(path);
+  cJSON_Delete(r);
+  tl_buf_free(&b), tl_buf_free(&steps);
 }
