@@ -69,12 +69,7 @@ static void add_config(tl_buf *b, const cJSON *cfg) {
 }
 
 static int metric_value(tl_engine *e, const tl_trial *t, double *v) {
-  const cJSON *m = e->metric && t->last_result
-                       ? cJSON_GetObjectItemCaseSensitive(t->last_result, e->metric)
-                       : NULL;
-  if (!cJSON_IsNumber(m) || !isfinite(m->valuedouble)) return 0;
-  *v = m->valuedouble;
-  return 1;
+  return tl_trial_metric(e, t, v);
 }
 
 static void add_best(tl_engine *e, tl_buf *b) {
@@ -86,7 +81,7 @@ static void add_best(tl_engine *e, tl_buf *b) {
   }
   tl_trial *t = e->trials[best];
   tl_buf_printf(b, "best: trial %s %s=%.6g (iter %ld) ", t->id, e->metric, v, t->iterations);
-  add_config(b, t->config);
+  add_config(b, tl_trial_config(t));
 }
 
 static void add_counts(tl_engine *e, tl_buf *b) {
@@ -154,12 +149,12 @@ static void table_row(tl_engine *e, tl_table *tb, const char *label, tl_trial *t
   snprintf(cell, sizeof cell, "%ld", t->iterations);
   tl_table_set(tb, r, 3, cell);
   if (e->metric) {
-    const cJSON *m =
-        t->last_result ? cJSON_GetObjectItemCaseSensitive(t->last_result, e->metric) : NULL;
+    const cJSON *last = tl_trial_last(t);
+    const cJSON *m = last ? cJSON_GetObjectItemCaseSensitive(last, e->metric) : NULL;
     tl_table_fmt(m, cell, sizeof cell);
     tl_table_set(tb, r, 4, cell);
   }
-  tl_table_config(tb, r, t->config);
+  tl_table_config(tb, r, tl_trial_config(t));
 }
 
 /* The live block, as plain lines in c->frame, sized to w x h: a status line, resources, the
@@ -364,16 +359,15 @@ void tl_console_finish(tl_engine *e, const char *status) {
       tl_trial *t = order[i];
       int r = tl_table_row(&tb);
       char cell[64];
-      const cJSON *m = t->last_result && e->metric
-                           ? cJSON_GetObjectItemCaseSensitive(t->last_result, e->metric)
-                           : NULL;
+      const cJSON *last = e->metric ? tl_trial_last(t) : NULL;
+      const cJSON *m = last ? cJSON_GetObjectItemCaseSensitive(last, e->metric) : NULL;
       tl_table_set(&tb, r, 0, t->id);
       tl_table_set(&tb, r, 1, tl_status_name(t->status));
       snprintf(cell, sizeof cell, "%ld", t->iterations);
       tl_table_set(&tb, r, 2, cell);
       tl_table_fmt(m, cell, sizeof cell);
       tl_table_set(&tb, r, 3, cell);
-      tl_table_config(&tb, r, t->config);
+      tl_table_config(&tb, r, tl_trial_config(t));
     }
     int w = 0, h;
     if (c->tty) term_size(&w, &h), w--;
@@ -405,7 +399,7 @@ void tl_console_finish(tl_engine *e, const char *status) {
     put_line(&b);
   } else if (best >= 0) {
     tl_trial *t = e->trials[best];
-    char *cfg = tl_json_print(t->config);
+    char *cfg = tl_json_print(tl_trial_config(t));
     printf("Best trial %s: %s=%.6g after %ld iterations, config %s\n", t->id, e->metric, v,
            t->iterations, cfg);
     free(cfg);

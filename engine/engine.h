@@ -40,9 +40,11 @@ typedef struct tl_trial {
   int index; /* 0-based position; Lua sees index + 1 */
   char *id;
   char *dir;            /* absolute path of trials/<id> (owned) */
-  cJSON *config;        /* owned */
+  cJSON *config;        /* owned; NULL while results_text holds it */
   cJSON *last_result;   /* owned, may be NULL */
   cJSON *best_result;   /* owned, may be NULL; may be the last_result itself (shared) */
+  char *results_text;   /* TERMINATED: the 3 above as JSON text, they NULL (trial.c) */
+  double metric_done;   /* with results_text: the last result's metric, NaN none */
   char *error;          /* reason of the last failure (owned) */
   char *note;           /* something the engine saw that explains a later failure (owned) */
   tl_status status;
@@ -68,7 +70,7 @@ typedef struct tl_trial {
   struct tl_conn *conn; /* bound connection, borrowed */
   tl_out out_result, out_csv; /* result.jsonl, progress.csv: buffered (outbuf.h) */
   tl_out out_tfevents;        /* events.out.tfevents (tfevents.c); closed when off */
-  char **csv_cols;      /* progress.csv header, owned */
+  char *csv_cols;       /* progress.csv header: ncsv_cols names, each NUL-ended (owned) */
   int ncsv_cols;
   tl_ckpt *ckpts;       /* recorded checkpoints, oldest first (owned) */
   int nckpts;

@@ -269,7 +269,7 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, replay_
   } else if (strcmp(kind, "exploit") == 0) {
     cJSON *cfg = cJSON_DetachItemFromObjectCaseSensitive(ev, "config");
     if (cfg) {
-      cJSON_Delete(t->config);
+      cJSON_Delete(tl_trial_config(t));
       t->config = cfg;
       tl_trial *src = str(ev, "from") ? tl_trial_find(e, str(ev, "from")) : NULL;
       t->exploit_from = src ? src->index : -1;
@@ -278,7 +278,7 @@ static int replay_line(tl_engine *e, cJSON *ev, long lineno, double *vt, replay_
   } else if (strcmp(kind, "checkpoint") == 0 && str(ev, "path")) {
     long keep_it = t->iterations;
     t->iterations = count(ev, "iteration", (double)t->iterations, 1e15);
-    tl_trial_add_checkpoint(e, t, tl_strdup(str(ev, "path")), t->last_result);
+    tl_trial_add_checkpoint(e, t, tl_strdup(str(ev, "path")), tl_trial_last(t));
     t->iterations = keep_it;
   } else if (strcmp(kind, "checkpoint_deleted") == 0 && str(ev, "path")) {
     for (int i = 0; i < t->nckpts; i++)

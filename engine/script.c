@@ -94,9 +94,9 @@ tl_script *tl_script_new(const char *lua_dir, char **err) {
     return NULL;
   }
   luaL_openlibs(L);
-  /* a GC cycle when the heap has grown by half (LuaJIT's default waits for it to double):
+  /* a GC cycle when the heap has grown by a tenth (LuaJIT's default waits for it to double):
    * the garbage between cycles counts in the engine's peak RSS, per trial (bench B6) */
-  lua_gc(L, LUA_GCSETPAUSE, 150);
+  lua_gc(L, LUA_GCSETPAUSE, 110);
   lua_pushcfunction(L, traceback);
   s->traceback = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getglobal(L, "package");
@@ -287,6 +287,28 @@ static int by_name(const void *a, const void *b) {
 }
 
 /* Lua value at idx -> cJSON. Arrays are tables whose keys are exactly 1..n (n > 0). */
+/* Object keys of configs and results, kept once for the whole run: every trial has the same
+ * few names, and a key of its own would cost each trial a malloc per key (bench B6). Short
+ * names only, and at most INTERN_MAX of them; NULL when a name is not kept (copy it then). */
+#define INTERN_MAX 4096
+static const char *intern(const char *name) {
+  static char **slot;
+  static size_t cap, used;
+  size_t len = strlen(name);
+  if (len > 48) return NULL;
+  if (!cap) cap = 2 * INTERN_MAX, slot = tl_xcalloc(cap, sizeof *slot);
+  size_t h = 5381;
+  for (size_t i = 0; i < len; i++) h = h * 33 + (unsigned char)name[i];
+  for (size_t i = h % cap;; i = (i + 1) % cap) {
+    if (!slot[i]) {
+      if (used == INTERN_MAX) return NULL;
+      used++;
+      return slot[i] = tl_strdup(name);
+    }
+    if (strcmp(slot[i], name) == 0) return slot[i];
+  }
+}
+
 static cJSON *to_json(lua_State *L, int idx, int depth, char **err) {
   if (depth > 64) {
     *err = tl_strdup("config nests deeper than 64 levels (a cycle?)");
@@ -344,7 +366,9 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char **err) {
       lua_rawget(L, idx);
       cJSON *v = to_json(L, -1, depth + 1, err);
       lua_pop(L, 1);
+      const char *kept = v ? intern(keys[i].name) : NULL;
       if (!v) cJSON_Delete(out), out = NULL;
+      else if (kept) cJSON_AddItemToObjectCS(out, kept, v);
       else cJSON_AddItemToObject(out, keys[i].name, v);
     }
     for (size_t i = 0; i < nk; i++) free(keys[i].name);

@@ -68,6 +68,7 @@ void tl_trial_free(tl_trial *t) {
   cJSON_Delete(t->config);
   if (t->best_result != t->last_result) cJSON_Delete(t->best_result);
   cJSON_Delete(t->last_result);
+  free(t->results_text);
   tl_out_close(&t->out_result);
   tl_out_close(&t->out_csv);
   free(t->error);
@@ -75,14 +76,76 @@ void tl_trial_free(tl_trial *t) {
   free(t->fail);
   tl_slurm_trial_free(t);
   tl_resources_alloc_free(t->alloc);
-  for (int i = 0; i < t->ncsv_cols; i++) free(t->csv_cols[i]);
   free(t->csv_cols);
   for (int i = 0; i < t->nckpts; i++) free(t->ckpts[i].path);
   free(t->ckpts);
   free(t);
 }
 
+static int metric_of(tl_engine *e, const cJSON *r, double *v);
+
+/* A TERMINATED trial keeps its config, last and best results as JSON text (bench B6: as cJSON
+ * each value is a node of 64 bytes, and a finished trial is seldom asked):
+ * "<last>\0<best>\0<config>\0", best empty when it is the last result itself, "null" for
+ * NULL; metric_done is the last result's metric (NaN none), for tl_trial_metric.
+ * tl_trial_last and tl_trial_config bring the objects back. */
+static cJSON *parse_or_null(const char *text, int *ok) {
+  if (strcmp(text, "null") == 0) return NULL;
+  cJSON *v = cJSON_Parse(text);
+  if (!v) *ok = 0;
+  return v;
+}
+
+static void results_compact(tl_engine *e, tl_trial *t) {
+  if (t->results_text) return;
+  double v;
+  t->metric_done = metric_of(e, t->last_result, &v) ? v : NAN;
+  tl_buf b;
+  tl_buf_init(&b);
+  tl_json_write(&b, t->last_result); /* null when NULL */
+  tl_buf_addc(&b, '\0');
+  size_t best_at = b.len;
+  if (t->best_result != t->last_result) tl_json_write(&b, t->best_result);
+  tl_buf_addc(&b, '\0');
+  size_t config_at = b.len;
+  tl_json_write(&b, t->config);
+  tl_buf_addc(&b, '\0');
+  int ok = 1; /* the text reads back (it always does: kept as objects otherwise) */
+  cJSON_Delete(parse_or_null(b.data, &ok));
+  if (b.data[best_at]) cJSON_Delete(parse_or_null(b.data + best_at, &ok));
+  cJSON_Delete(parse_or_null(b.data + config_at, &ok));
+  if (!ok) {
+    tl_buf_free(&b);
+    return;
+  }
+  t->results_text = tl_xrealloc(b.data, b.len);
+  if (t->best_result != t->last_result) cJSON_Delete(t->best_result);
+  cJSON_Delete(t->last_result);
+  cJSON_Delete(t->config);
+  t->last_result = t->best_result = t->config = NULL;
+}
+
+cJSON *tl_trial_last(tl_trial *t) {
+  if (!t->results_text) return t->last_result;
+  const char *last = t->results_text, *best = last + strlen(last) + 1;
+  const char *config = best + strlen(best) + 1;
+  int ok = 1;
+  t->last_result = parse_or_null(last, &ok);
+  t->best_result = *best ? parse_or_null(best, &ok) : t->last_result;
+  t->config = parse_or_null(config, &ok);
+  free(t->results_text);
+  t->results_text = NULL;
+  return t->last_result;
+}
+
+cJSON *tl_trial_config(tl_trial *t) {
+  tl_trial_last(t);
+  return t->config;
+}
+
 void tl_trial_set_status(tl_engine *e, tl_trial *t, tl_status s, const char *reason) {
+  if (s == TL_TERMINATED) results_compact(e, t);
+  else tl_trial_last(t);
   e->counts[t->status]--;
   e->counts[s]++;
   t->status = s;
@@ -129,7 +192,6 @@ void tl_trial_files_repair(tl_trial *t) {
     free(all);
   }
   free(p);
-  for (int i = 0; i < t->ncsv_cols; i++) free(t->csv_cols[i]);
   free(t->csv_cols);
   t->csv_cols = NULL, t->ncsv_cols = 0;
   csv_rewrite(t);
@@ -273,7 +335,7 @@ int tl_trial_checkpoint(tl_engine *e, tl_trial *t, const char *path, char **fina
       *err = tl_strfmt("record_checkpoint: cannot move %s to %s: %s", path, name, strerror(errno));
       free(name);
     } else {
-      tl_trial_add_checkpoint(e, t, name, t->last_result);
+      tl_trial_add_checkpoint(e, t, name, tl_trial_last(t));
       *final = tl_strdup(name);
       rc = 0;
     }
@@ -293,7 +355,7 @@ static const char *exploit(tl_engine *e, tl_trial *t, int source) {
     return "pause";
   }
   free(id);
-  cJSON_Delete(t->config);
+  cJSON_Delete(tl_trial_config(t));
   t->config = cfg;
   t->exploit_from = source;
   const char *from = e->simulate ? NULL : tl_trial_latest_checkpoint(src);
@@ -327,7 +389,7 @@ static const char *exploit(tl_engine *e, tl_trial *t, int source) {
   tl_buf_adds(b, c);
   free(c);
   tl_journal_end(&e->journal);
-  if (copy) tl_trial_add_checkpoint(e, t, copy, src->last_result);
+  if (copy) tl_trial_add_checkpoint(e, t, copy, tl_trial_last(src));
   e->summary_dirty = 1;
   if (e->simulate) return "reset"; /* a simulated trainer always takes a reset in place */
   if (t->conn && t->conn->reuse) {
@@ -410,7 +472,7 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
  * best, and the previous last result is kept (instead of freed) when a worse one replaces it. */
 void tl_trial_set_last(tl_engine *e, tl_trial *t, cJSON *result) {
   double v, bv;
-  cJSON *old = t->last_result;
+  cJSON *old = tl_trial_last(t);
   if (metric_of(e, result, &v) && (!metric_of(e, t->best_result, &bv) || better(e, v, bv))) {
     if (t->best_result != old) cJSON_Delete(t->best_result);
     cJSON_Delete(old);
@@ -455,11 +517,16 @@ static void collect(void *ud, const char *key, const cJSON *v) {
   }
   r->keys[r->n] = tl_strdup(key);
   r->vals[r->n++] = v;
+  tl_trial *t = r->t;
   int known = 0;
-  for (int i = 0; i < r->t->ncsv_cols && !known; i++) known = strcmp(r->t->csv_cols[i], key) == 0;
-  if (!known) {
-    r->t->csv_cols = tl_xrealloc(r->t->csv_cols, (size_t)(r->t->ncsv_cols + 1) * sizeof(char *));
-    r->t->csv_cols[r->t->ncsv_cols++] = tl_strdup(key);
+  const char *col = t->csv_cols;
+  for (int i = 0; i < t->ncsv_cols && !known; i++, col += strlen(col) + 1)
+    known = strcmp(col, key) == 0;
+  if (!known) { /* col is the end of the names */
+    size_t used = t->ncsv_cols ? (size_t)(col - t->csv_cols) : 0, n = strlen(key) + 1;
+    t->csv_cols = tl_xrealloc(t->csv_cols, used + n);
+    memcpy(t->csv_cols + used, key, n);
+    t->ncsv_cols++;
     r->fresh = 1;
   }
 }
@@ -488,10 +555,11 @@ static void csv_cell(tl_buf *b, const cJSON *v) {
 }
 
 static void csv_row(tl_buf *b, tl_trial *t, flat_row *r) {
-  for (int i = 0; i < t->ncsv_cols; i++) {
+  const char *col = t->csv_cols;
+  for (int i = 0; i < t->ncsv_cols; i++, col += strlen(col) + 1) {
     if (i) tl_buf_addc(b, ',');
     for (int k = 0; k < r->n; k++)
-      if (strcmp(r->keys[k], t->csv_cols[i]) == 0) {
+      if (strcmp(r->keys[k], col) == 0) {
         csv_cell(b, r->vals[k]);
         break;
       }
@@ -505,9 +573,10 @@ static void row_free(flat_row *r) {
 }
 
 static void csv_header(tl_buf *b, tl_trial *t) {
-  for (int i = 0; i < t->ncsv_cols; i++) {
+  const char *col = t->csv_cols;
+  for (int i = 0; i < t->ncsv_cols; i++, col += strlen(col) + 1) {
     if (i) tl_buf_addc(b, ',');
-    tl_buf_adds(b, t->csv_cols[i]);
+    tl_buf_adds(b, col);
   }
   tl_buf_addc(b, '\n');
 }
@@ -550,9 +619,9 @@ static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
   tl_buf_reset(&row);
   int i = 0;
   const cJSON *c = result->child;
-  for (; c && i < t->ncsv_cols; c = c->next, i++)
-    if ((cJSON_IsObject(c) && c->child) || !c->string || strcmp(c->string, t->csv_cols[i]) != 0)
-      break;
+  const char *col = t->csv_cols;
+  for (; c && i < t->ncsv_cols; c = c->next, i++, col += strlen(col) + 1)
+    if ((cJSON_IsObject(c) && c->child) || !c->string || strcmp(c->string, col) != 0) break;
   if (!c && i == t->ncsv_cols) {
     for (c = result->child; c; c = c->next) {
       if (c != result->child) tl_buf_addc(&row, ',');
@@ -617,12 +686,18 @@ static int metric_of(tl_engine *e, const cJSON *r, double *v) {
 
 static int better(tl_engine *e, double a, double b) { return e->mode < 0 ? a < b : a > b; }
 
+int tl_trial_metric(tl_engine *e, const tl_trial *t, double *v) {
+  if (!t->results_text) return metric_of(e, t->last_result, v);
+  if (!isfinite(t->metric_done)) return 0;
+  *v = t->metric_done;
+  return 1;
+}
+
 int tl_trial_best(tl_engine *e, double *value) {
   int best = -1;
   double bv = 0, v;
   for (int i = 0; i < e->ntrials; i++)
-    if (metric_of(e, e->trials[i]->last_result, &v) && (best < 0 || better(e, v, bv)))
-      best = i, bv = v;
+    if (tl_trial_metric(e, e->trials[i], &v) && (best < 0 || better(e, v, bv))) best = i, bv = v;
   if (value) *value = bv;
   return best;
 }
@@ -873,12 +948,16 @@ int tl_summary_write(tl_engine *e, const char *status) {
     tl_buf_adds(&b, ",\"status\":");
     tl_buf_add_json_str(&b, tl_status_name(t->status));
     tl_buf_adds(&b, ",\"config\":");
-    tl_json_write(&b, t->config);
+    const char *text = t->results_text, *best_text = text ? text + strlen(text) + 1 : NULL;
+    if (text) tl_buf_adds(&b, best_text + strlen(best_text) + 1);
+    else tl_json_write(&b, t->config);
     tl_buf_printf(&b, ",\"iterations\":%ld,\"failures\":%d,\"last_result\":", t->iterations,
                   t->failures);
-    tl_json_write(&b, t->last_result); /* null when NULL */
+    if (text) tl_buf_adds(&b, text);
+    else tl_json_write(&b, t->last_result); /* null when NULL */
     tl_buf_adds(&b, ",\"best_result\":");
-    tl_json_write(&b, t->best_result);
+    if (text) tl_buf_adds(&b, *best_text ? best_text : text);
+    else tl_json_write(&b, t->best_result);
     tl_buf_adds(&b, ",\"error\":");
     if (t->error && t->status != TL_TERMINATED) tl_buf_add_json_str(&b, t->error);
     else tl_buf_adds(&b, "null");

@@ -34,11 +34,18 @@ void tl_trial_conn_closed(tl_engine *e, tl_trial *t);
 /* The trial's run is over (process gone, or a simulated trial ended): resources back, and
  * its new state from what it was asked (t->ask), its failure (t->fail) or its exit status. */
 void tl_trial_finish(tl_engine *e, tl_trial *t);
+/* The metric of the trial's last result, when it has a finite one. */
+int tl_trial_metric(tl_engine *e, const tl_trial *t, double *v);
 /* Index of the best trial by its last result (mode/metric), or -1. */
 int tl_trial_best(tl_engine *e, double *value);
 int tl_summary_write(tl_engine *e, const char *status);
 /* Resume: a recorded checkpoint directory, the best result, the trial's files after a crash. */
 void tl_trial_add_checkpoint(tl_engine *e, tl_trial *t, char *path, const cJSON *result);
+/* The trial's last result (NULL none) and config. A TERMINATED trial keeps them and its best
+ * result as text; these read them back into last_result, best_result and config. Every
+ * change of status but to TERMINATED does it too: other states have the objects. */
+cJSON *tl_trial_last(tl_trial *t);
+cJSON *tl_trial_config(tl_trial *t);
 /* The trial's new last result (takes ownership); its best result follows (may share it). */
 void tl_trial_set_last(tl_engine *e, tl_trial *t, cJSON *result);
 void tl_trial_files_repair(tl_trial *t);

@@ -522,6 +522,9 @@ function R.swap_finish(ok) return require("tunelua.swap").finish(swap_env, ok) e
 
 function R.on_complete(index, ok)
   local t = trials[index]
+  -- a TERMINATED trial never runs again: its simulated random stream can go (bench B6); its
+  -- state stays, an exploit may copy it
+  if st.sim_rng and t.status == "TERMINATED" then st.sim_rng[index] = nil end
   if ok then
     if st.s_complete then st.s_complete(st.sched, t, t.last_result) end
     if st.q_complete then st.q_complete(st.search, t.id, t.last_result) end
