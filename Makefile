@@ -28,7 +28,7 @@ tunelua: $(OBJ) $(BUILD)/main.o $(BUILD)/embedded.o | tunelua-bind
 
 # The small exec wrapper that pins a trial to its PUs (engine/bin/tunelua-bind.c): libc only,
 # static where libc.a is there, since it runs once per trial launch.
-tunelua-bind: engine/bin/tunelua-bind.c
+tunelua-bind: engine/bin/tunelua-bind.c engine/cpulist.h
 	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ $< 2>/dev/null || \
 	  $(CC) -O2 -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 
@@ -161,7 +161,7 @@ $(ASAN_BUILD)/spec-c-%: spec/c/%.c trainers/c/tunelua.h | $(ASAN_BUILD)
 	$(CC) $(SAN_FLAGS) -std=c11 -Wall -Wextra -Itrainers/c -o $@ $<
 
 # The engine starts pinned trials through the tunelua-bind beside its binary (resources.c).
-$(ASAN_BUILD)/tunelua-bind: engine/bin/tunelua-bind.c | $(ASAN_BUILD)
+$(ASAN_BUILD)/tunelua-bind: engine/bin/tunelua-bind.c engine/cpulist.h | $(ASAN_BUILD)
 	$(CC) $(SAN_FLAGS) -std=c11 -Wall -Wextra -D_GNU_SOURCE -o $@ $<
 
 # The engine finds the trainer clients beside its binary (loop.c, find_install).

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "resources.h"
+#include "cpulist.h"
 #include "exec_slurm.h"
 #include "spawn.h"
 #include "trial.h"
@@ -26,22 +27,8 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   tl_trial_exited(e, t, status, sig);
 }
 
-typedef struct {
-  char **v;
-  int n, cap;
-} strv;
-
-static void strv_push(strv *s, char *x) {
-  if (s->n + 2 > s->cap) {
-    s->cap = s->cap ? s->cap * 2 : 64;
-    s->v = tl_xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
-  }
-  s->v[s->n++] = x;
-  s->v[s->n] = NULL;
-}
-
 /* Replaces (or adds) NAME=... so that each variable appears once. */
-static void strv_set(strv *s, const char *name, char *entry) {
+static void strv_set(tl_strv *s, const char *name, char *entry) {
   size_t len = strlen(name);
   for (int i = 0; i < s->n; i++)
     if (strncmp(s->v[i], name, len) == 0 && s->v[i][len] == '=') {
@@ -49,18 +36,13 @@ static void strv_set(strv *s, const char *name, char *entry) {
       s->v[i] = entry;
       return;
     }
-  strv_push(s, entry);
-}
-
-static void strv_free(strv *s) {
-  for (int i = 0; i < s->n; i++) free(s->v[i]);
-  free(s->v);
+  tl_strv_push(s, entry);
 }
 
 char **tl_exec_env(tl_engine *e, tl_trial *t) {
-  strv s = {0};
+  tl_strv s = {0};
   for (char **p = environ; *p; p++)
-    if (strncmp(*p, "TUNELUA_", 8) != 0) strv_push(&s, tl_strdup(*p));
+    if (strncmp(*p, "TUNELUA_", 8) != 0) tl_strv_push(&s, tl_strdup(*p));
   /* TUNELUA_* describe this trial and are never taken from elsewhere */
   strv_set(&s, "TUNELUA_CONNECT", e->slurm ? tl_strfmt("TUNELUA_CONNECT=tcp:%s", tl_slurm_connect(e))
                                            : tl_strfmt("TUNELUA_CONNECT=unix:%s", e->sock_path));
@@ -141,11 +123,6 @@ static int find_cmd(const char *cmd, const char *cwd, char **env) {
   return find_cmd_path(cmd, cwd, env, NULL);
 }
 
-void tl_exec_env_free(char **env) {
-  for (char **p = env; p && *p; p++) free(*p);
-  free(env);
-}
-
 /* A trial started by tl_spawn: t->proc only says that its process exists (it is no libuv
  * handle), and the exit takes the path of uv_spawn's. */
 static uv_process_t spawned_direct;
@@ -154,35 +131,13 @@ static void on_direct_exit(uv_loop_t *loop, void *ud, int64_t status, int sig) {
   tl_trial_exited(loop->data, ud, status, sig);
 }
 
-/* A CPU list ("0-3,8", as hwloc and Cpus_allowed_list write it) into cs; 0, or -1 when it is
- * malformed or empty. */
-static int cpu_list(const char *s, cpu_set_t *cs) {
-  CPU_ZERO(cs);
-  int any = 0;
-  while (*s) {
-    char *end;
-    long a = strtol(s, &end, 10), b = a;
-    if (end == s || a < 0) return -1;
-    if (*end == '-') {
-      const char *x = end + 1;
-      b = strtol(x, &end, 10);
-      if (end == x || b < a) return -1;
-    }
-    for (long i = a; i <= b && i < CPU_SETSIZE; i++) CPU_SET((int)i, cs), any = 1;
-    if (*end == ',') end++;
-    else if (*end) return -1;
-    s = end;
-  }
-  return any ? 0 : -1;
-}
-
 /* A pinned trial inherits its affinity from the fork: the engine's loop thread takes the
  * trial's PUs just for the uv_spawn and gets its own back right after, which saves the exec
  * of a binder on every launch. 1 when pinned so (restore *was after), 0 when the caller must
  * use the binder instead (the list or the call refused). */
 static int pin_for_spawn(const char *list, cpu_set_t *was) {
   cpu_set_t cs;
-  if (cpu_list(list, &cs) != 0 || sched_getaffinity(0, sizeof *was, was) != 0) return 0;
+  if (tl_cpu_list(list, &cs) != 0 || sched_getaffinity(0, sizeof *was, was) != 0) return 0;
   return sched_setaffinity(0, sizeof cs, &cs) == 0;
 }
 
@@ -244,9 +199,7 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
     if (rc <= 0) {
       if (pinned) sched_setaffinity(0, sizeof was, &was);
       close(fd_in), close(fd_out), close(fd_err);
-      strv sv = {.v = env};
-      for (sv.n = 0; env[sv.n]; sv.n++) {}
-      strv_free(&sv);
+      tl_strv_free(env);
       if (rc == 0) {
         t->proc = &spawned_direct;
         t->pid = pid;
@@ -266,9 +219,7 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   if (pinned) sched_setaffinity(0, sizeof was, &was);
   free(argv);
   close(fd_in), close(fd_out), close(fd_err);
-  strv sv = {.v = env};
-  for (sv.n = 0; env[sv.n]; sv.n++) {}
-  strv_free(&sv);
+  tl_strv_free(env);
   if (rc != 0) {
     if (rc == UV_ENOENT)
       *err = tl_strfmt("trainer command not found: %s (run from %s)", e->cmd[0], e->cwd);

@@ -6,9 +6,8 @@
 
 /* Spawns the trainer with the environment contract of DESIGN.md; *err is owned. */
 int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err);
-/* The trial's environment (DESIGN.md's contract), owned; tl_exec_env_free frees it. */
+/* The trial's environment (DESIGN.md's contract), owned; tl_strv_free frees it. */
 char **tl_exec_env(tl_engine *e, tl_trial *t);
-void tl_exec_env_free(char **env);
 /* Signals the trial's whole process group. */
 void tl_exec_signal(tl_trial *t, int sig);
 

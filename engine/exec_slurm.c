@@ -74,60 +74,42 @@ const char *tl_slurm_connect(const tl_engine *e) { return e->slurm->connect; }
 
 /* ---- srun's command line ---- */
 
-typedef struct {
-  char **v;
-  int n, cap;
-} vec;
-
-static void push(vec *v, char *s) {
-  if (v->n + 2 > v->cap) {
-    v->cap = v->cap ? v->cap * 2 : 32;
-    v->v = tl_xrealloc(v->v, (size_t)v->cap * sizeof *v->v);
-  }
-  v->v[v->n++] = s;
-  v->v[v->n] = NULL;
-}
 
 static int starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 char **tl_slurm_argv(char *const *settings, int in_alloc, const tl_request *rq, const char *name,
                      const char *marker, const char *exit_file, const char *step_file,
                      char *const *cmd) {
-  vec v = {0};
-  push(&v, tl_strdup("srun"));
-  push(&v, tl_strfmt("--job-name=%s", name));
-  if (in_alloc) push(&v, tl_strdup("--exclusive")); /* its own CPUs within the allocation */
+  tl_strv v = {0};
+  tl_strv_push(&v, tl_strdup("srun"));
+  tl_strv_push(&v, tl_strfmt("--job-name=%s", name));
+  if (in_alloc) tl_strv_push(&v, tl_strdup("--exclusive")); /* its own CPUs within the allocation */
   int nodes = rq->nodes > 1 ? rq->nodes : 1;
-  push(&v, tl_strfmt("--nodes=%d", nodes));
-  push(&v, tl_strfmt("--ntasks=%d", nodes));
+  tl_strv_push(&v, tl_strfmt("--nodes=%d", nodes));
+  tl_strv_push(&v, tl_strfmt("--ntasks=%d", nodes));
   if (nodes > 1) {
-    push(&v, tl_strdup("--ntasks-per-node=1"));
-    push(&v, tl_strdup("--kill-on-bad-exit=1"));
+    tl_strv_push(&v, tl_strdup("--ntasks-per-node=1"));
+    tl_strv_push(&v, tl_strdup("--kill-on-bad-exit=1"));
   }
   int cpus = (int)ceil(rq->cpu - 1e-9);
-  push(&v, tl_strfmt("--cpus-per-task=%d", cpus < 1 ? 1 : cpus));
-  if (rq->gpu > 0) push(&v, tl_strfmt("--gres=gpu:%d", (int)ceil(rq->gpu - 1e-9)));
-  if (rq->mem > 0) push(&v, tl_strfmt("--mem=%.0fM", ceil(rq->mem / 1048576.0)));
+  tl_strv_push(&v, tl_strfmt("--cpus-per-task=%d", cpus < 1 ? 1 : cpus));
+  if (rq->gpu > 0) tl_strv_push(&v, tl_strfmt("--gres=gpu:%d", (int)ceil(rq->gpu - 1e-9)));
+  if (rq->mem > 0) tl_strv_push(&v, tl_strfmt("--mem=%.0fM", ceil(rq->mem / 1048576.0)));
   for (char *const *a = settings; a && *a; a++) {
     /* a step inside an allocation belongs to its job: no partition, account or qos */
     if (in_alloc && (starts(*a, "--partition=") || starts(*a, "--account=") || starts(*a, "--qos=")))
       continue;
-    push(&v, tl_strdup(*a));
+    tl_strv_push(&v, tl_strdup(*a));
   }
-  push(&v, tl_strdup("/bin/sh"));
-  push(&v, tl_strdup("-c"));
-  push(&v, tl_strdup(wrapper));
-  push(&v, tl_strdup("tunelua-step"));
-  push(&v, tl_strdup(marker));
-  push(&v, tl_strdup(exit_file));
-  push(&v, tl_strdup(step_file));
-  for (char *const *a = cmd; a && *a; a++) push(&v, tl_strdup(*a));
+  tl_strv_push(&v, tl_strdup("/bin/sh"));
+  tl_strv_push(&v, tl_strdup("-c"));
+  tl_strv_push(&v, tl_strdup(wrapper));
+  tl_strv_push(&v, tl_strdup("tunelua-step"));
+  tl_strv_push(&v, tl_strdup(marker));
+  tl_strv_push(&v, tl_strdup(exit_file));
+  tl_strv_push(&v, tl_strdup(step_file));
+  for (char *const *a = cmd; a && *a; a++) tl_strv_push(&v, tl_strdup(*a));
   return v.v;
-}
-
-void tl_slurm_argv_free(char **argv) {
-  for (char **a = argv; a && *a; a++) free(*a);
-  free(argv);
 }
 
 /* ---- start: srun, the address, the marker, the cap ---- */
@@ -487,8 +469,8 @@ int tl_slurm_spawn(tl_engine *e, tl_trial *t, char **err) {
   p->data = t;
   int rc = uv_spawn(e->loop, p, &o);
   close(fd_in), close(fd_out), close(fd_err);
-  tl_slurm_argv_free(argv);
-  tl_exec_env_free(env);
+  tl_strv_free(argv);
+  tl_strv_free(env);
   if (rc != 0) {
     *err = tl_strfmt("cannot start srun for the trial: %s", uv_strerror(rc));
     uv_close((uv_handle_t *)p, on_closed_free);

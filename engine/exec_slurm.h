@@ -30,10 +30,9 @@ void tl_slurm_free(tl_engine *e);
 /* The srun command line of one run (exposed for tests): srun, the settings (inside an
  * allocation only those that apply to steps), the request as -N/-n/-c/--gres/--mem, then
  * /bin/sh -c WRAPPER with the marker, exit and step files and the trainer's argv. Owned
- * strings in an owned NULL-terminated array (tl_slurm_argv_free). */
+ * strings in an owned NULL-terminated array (tl_strv_free). */
 char **tl_slurm_argv(char *const *settings, int in_alloc, const tl_request *rq, const char *name,
                      const char *marker, const char *exit_file, const char *step_file,
                      char *const *cmd);
-void tl_slurm_argv_free(char **argv);
 
 #endif

@@ -323,3 +323,17 @@ char *tl_json_print(const cJSON *v) {
   tl_json_write(&b, v);
   return b.data;
 }
+
+void tl_strv_push(tl_strv *s, char *x) {
+  if (s->n + 2 > s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 32;
+    s->v = tl_xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
+  }
+  s->v[s->n++] = x;
+  s->v[s->n] = NULL;
+}
+
+void tl_strv_free(char **v) {
+  for (char **p = v; p && *p; p++) free(*p);
+  free(v);
+}

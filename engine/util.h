@@ -41,6 +41,14 @@ int tl_copy_tree(const char *from, const char *to, int readonly);
 struct cJSON;
 void tl_json_write(tl_buf *b, const struct cJSON *v);
 char *tl_json_print(const struct cJSON *v);
+/* A growable NULL-terminated vector of owned strings (argv, environments). */
+typedef struct {
+  char **v;
+  int n, cap;
+} tl_strv;
+void tl_strv_push(tl_strv *s, char *x); /* takes x */
+/* Frees every string and the vector; works on any NULL-terminated array of owned strings. */
+void tl_strv_free(char **v);
 void *tl_xmalloc(size_t n);
 void *tl_xcalloc(size_t n, size_t size);
 void *tl_xrealloc(void *p, size_t n);

@@ -12,26 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Fills cs from a CPU list; 0 on success, -1 when the list is malformed or empty. */
-static int parse(const char *s, cpu_set_t *cs) {
-  CPU_ZERO(cs);
-  int any = 0;
-  while (*s) {
-    char *end;
-    long a = strtol(s, &end, 10), b = a;
-    if (end == s || a < 0) return -1;
-    if (*end == '-') {
-      const char *t = end + 1;
-      b = strtol(t, &end, 10);
-      if (end == t || b < a) return -1;
-    }
-    for (long i = a; i <= b && i < CPU_SETSIZE; i++) CPU_SET((int)i, cs), any = 1;
-    if (*end == ',') end++;
-    else if (*end) return -1;
-    s = end;
-  }
-  return any ? 0 : -1;
-}
+#include "../cpulist.h"
 
 int main(int argc, char **argv) {
   if (argc < 4 || strcmp(argv[2], "--") != 0) {
@@ -39,7 +20,7 @@ int main(int argc, char **argv) {
     return 127;
   }
   cpu_set_t cs;
-  if (parse(argv[1], &cs) != 0)
+  if (tl_cpu_list(argv[1], &cs) != 0)
     fprintf(stderr, "tunelua: warning: bad CPU list \"%s\"; the trial runs unpinned\n", argv[1]);
   else if (sched_setaffinity(0, sizeof cs, &cs) != 0)
     fprintf(stderr, "tunelua: warning: cannot pin the trial to CPUs %s: %s; it runs unpinned\n",

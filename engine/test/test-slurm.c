@@ -51,7 +51,7 @@ TEST(argv_one_job_per_trial) {
   CHECK_STR(a[sh + 7], "python3");
   CHECK_STR(a[sh + 9], "--flag");
   CHECK(count(a) == sh + 10);
-  tl_slurm_argv_free(a);
+  tl_strv_free(a);
 }
 
 TEST(argv_steps_inside_an_allocation) {
@@ -63,7 +63,7 @@ TEST(argv_steps_inside_an_allocation) {
   CHECK(find(a, "--time=5") > 0); /* a step may have a time limit */
   CHECK(find(a, "--cpus-per-task=1") > 0);
   for (int i = 0; a[i]; i++) CHECK(strncmp(a[i], "--gres", 6) != 0 && strncmp(a[i], "--mem", 5) != 0);
-  tl_slurm_argv_free(a);
+  tl_strv_free(a);
 }
 
 TEST(argv_multi_node_trial) {
@@ -73,7 +73,7 @@ TEST(argv_multi_node_trial) {
   CHECK(find(a, "--ntasks-per-node=1") > 0 && find(a, "--kill-on-bad-exit=1") > 0);
   CHECK(find(a, "--cpus-per-task=1") > 0);
   CHECK(find(a, "--gres=gpu:1") > 0); /* a fraction of a card is a whole card under Slurm */
-  tl_slurm_argv_free(a);
+  tl_strv_free(a);
 }
 
 /* ---- TCP: a trainer on another node connects back; the token is checked first ---- */
