@@ -133,7 +133,7 @@ void tl_engine_schedule(tl_engine *e) {
     }
     if (e->script_failed) break;
     if (idx < 0) {
-      /* choose_trial_to_run may end trials as it gives up (ASHA's unpromoted ones): end them
+      /* choose_trial_to_run may end trials as it gives up (those it will never run again): end them
        * now, then ask again, rather than finish with them queued */
       if (!e->script_failed && take_stops(e) > 0) continue;
       nothing = 1;
