@@ -141,8 +141,9 @@ static int pin_for_spawn(const char *list, cpu_set_t *was) {
   return sched_setaffinity(0, sizeof cs, &cs) == 0;
 }
 
-int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
-  if (e->slurm) return tl_slurm_spawn(e, t, err);
+/* The trial's stdin (/dev/null), stdout.log and stderr.log (appending) in fds; 0, or -1
+ * with *err set and nothing left open. */
+int tl_exec_stdio(tl_trial *t, int fds[3], char **err) {
   char *out = tl_strfmt("%s/stdout.log", t->dir), *errp = tl_strfmt("%s/stderr.log", t->dir);
   int fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int fd_out = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -155,6 +156,15 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
     if (fd_err >= 0) close(fd_err);
     return -1;
   }
+  fds[0] = fd_in, fds[1] = fd_out, fds[2] = fd_err;
+  return 0;
+}
+
+int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
+  if (e->slurm) return tl_slurm_spawn(e, t, err);
+  int fds[3];
+  if (tl_exec_stdio(t, fds, err) != 0) return -1;
+  int fd_in = fds[0], fd_out = fds[1], fd_err = fds[2];
   char **env = tl_exec_env(e, t);
   uv_stdio_container_t stdio[3] = {{.flags = UV_INHERIT_FD, .data.fd = fd_in},
                                    {.flags = UV_INHERIT_FD, .data.fd = fd_out},
@@ -190,7 +200,7 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   if (!argv && !getenv("TUNELUA_UV_SPAWN")) { /* no binder: posix_spawn, unless ENOEXEC */
     char *file = NULL;
     rc = find_cmd_path(e->cmd[0], e->cwd, env, &file);
-    int fds[3] = {fd_in, fd_out, fd_err}, pid = 0;
+    int pid = 0;
     if (rc == 0) {
       int src = tl_spawn(e->loop, file, e->cmd, env, e->cwd, fds, on_direct_exit, t, &pid);
       rc = src == 0 ? 0 : src == -ENOEXEC ? 1 : uv_translate_sys_error(-src);

@@ -433,18 +433,9 @@ int tl_slurm_spawn(tl_engine *e, tl_trial *t, char **err) {
   r->step_file = tl_strfmt("%s/run-%d.step", dir, r->run);
   unlink(r->exit_file), unlink(r->step_file);
   free(dir);
-  char *out = tl_strfmt("%s/stdout.log", t->dir), *errp = tl_strfmt("%s/stderr.log", t->dir);
-  int fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int fd_out = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  int fd_err = open(errp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  free(out), free(errp);
-  if (fd_in < 0 || fd_out < 0 || fd_err < 0) {
-    *err = tl_strfmt("cannot open the trial's log files in %s: %s", t->dir, strerror(errno));
-    if (fd_in >= 0) close(fd_in);
-    if (fd_out >= 0) close(fd_out);
-    if (fd_err >= 0) close(fd_err);
-    return -1;
-  }
+  int fds[3];
+  if (tl_exec_stdio(t, fds, err) != 0) return -1;
+  int fd_in = fds[0], fd_out = fds[1], fd_err = fds[2];
   tl_request rq = {.cpu = r->cpu, .gpu = r->gpu, .mem = r->mem, .nodes = r->nodes};
   if (rq.cpu <= 0) rq.cpu = e->cpu_per_trial, rq.gpu = e->gpu_per_trial, rq.nodes = 1;
   char *name = tl_strfmt("tunelua.%s.%s", e->name, t->id);
