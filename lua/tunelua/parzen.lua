@@ -398,29 +398,22 @@ function M.logpdf(mix, v)
         local mid = floor((lo + hi) / 2)
         if smu[mid] < x then lo = mid + 1 else hi = mid end
       end
-      local p = lo
-      for k = p, n - 1 do
-        local dx = smu[k] - x
-        if fwmax - c * dx * dx < m - 40 then break end
-        local z = dx * sfis[k]
-        local s = sfw[k] - 0.5 * z * z
-        if s > m then
-          sum = sum * exp(m - s) + 1
-          m = s
-        elseif s > m - 40 then
-          sum = sum + exp(s - m)
-        end
-      end
-      for k = p - 1, 0, -1 do
-        local dx = x - smu[k]
-        if fwmax - c * dx * dx < m - 40 then break end
-        local z = dx * sfis[k]
-        local s = sfw[k] - 0.5 * z * z
-        if s > m then
-          sum = sum * exp(m - s) + 1
-          m = s
-        elseif s > m - 40 then
-          sum = sum + exp(s - m)
+      -- outwards from x: right from the first mean >= x, then left; each side stops once no
+      -- further kernel can matter (dx only enters squared, so one loop serves both sides)
+      for side = 1, 2 do
+        local k0, k1, step = lo, n - 1, 1
+        if side == 2 then k0, k1, step = lo - 1, 0, -1 end
+        for k = k0, k1, step do
+          local dx = smu[k] - x
+          if fwmax - c * dx * dx < m - 40 then break end
+          local z = dx * sfis[k]
+          local s = sfw[k] - 0.5 * z * z
+          if s > m then
+            sum = sum * exp(m - s) + 1
+            m = s
+          elseif s > m - 40 then
+            sum = sum + exp(s - m)
+          end
         end
       end
       return m + log(sum)
