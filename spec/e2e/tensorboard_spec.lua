@@ -6,6 +6,17 @@ local ffi = require "ffi"
 
 local reader = H.root .. "/spec/python/tfevents_reader.py"
 
+-- An experiment of `samples` trials of steps.sh (one result each `pause` seconds, for
+-- stop_at iterations), which the marker lets the spec reap.
+local function steps_exp(name, marker, pause, samples, stop_at)
+  return H.experiment(H.exp_src {
+    name = name,
+    cmd = H.sh_trainer("steps.sh", "100", pause, marker),
+    extra = ([[  num_samples = %d, metric = "loss", mode = "min",
+  stop = { training_iteration = %d },]]):format(samples, stop_at),
+  })
+end
+
 local function f32(x)
   return tonumber(ffi.new("float[1]", x)[0])
 end
@@ -120,12 +131,7 @@ return tune.experiment {
 
   it("survive an interrupted run and `tunelua resume` (a new file per run)", function()
     local marker = H.marker("tltb")
-    local exp = H.experiment(H.exp_src {
-      name = "tb-resume",
-      cmd = H.sh_trainer("steps.sh", "100", "0.1", marker),
-      extra = [[  num_samples = 2, metric = "loss", mode = "min",
-  stop = { training_iteration = 12 },]],
-    })
+    local exp = steps_exp("tb-resume", marker, "0.1", 2, 12)
     local dir = H.tmpdir() .. "/run"
     local h = H.spawn({ exp, "--dir", dir, "--cpus", "2", "--quiet" })
     local started = H.wait_for(function()
@@ -149,12 +155,7 @@ return tune.experiment {
 
   it("are completed by `tunelua resume` after a kill -9: each journaled step once", function()
     local marker = H.marker("tlkill")
-    local exp = H.experiment(H.exp_src {
-      name = "tb-kill",
-      cmd = H.sh_trainer("steps.sh", "100", "0.15", marker),
-      extra = [[  num_samples = 2, metric = "loss", mode = "min",
-  stop = { training_iteration = 10 },]],
-    })
+    local exp = steps_exp("tb-kill", marker, "0.15", 2, 10)
     local dir = H.tmpdir() .. "/run"
     local h = H.spawn({ exp, "--dir", dir, "--cpus", "2", "--quiet" })
     local function results()
@@ -205,12 +206,7 @@ return tune.experiment {
 
   it("lose on resume the steps a crash left in them that the journal never recorded", function()
     local marker = H.marker("tlahead")
-    local exp = H.experiment(H.exp_src {
-      name = "tb-ahead",
-      cmd = H.sh_trainer("steps.sh", "100", "0.1", marker),
-      extra = [[  num_samples = 1, metric = "loss", mode = "min",
-  stop = { training_iteration = 8 },]],
-    })
+    local exp = steps_exp("tb-ahead", marker, "0.1", 1, 8)
     local dir = H.tmpdir() .. "/run"
     local h = H.spawn({ exp, "--dir", dir, "--quiet" })
     local got = H.wait_for(function()
