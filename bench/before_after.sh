@@ -1,7 +1,7 @@
 #!/bin/sh
 # Before/after on the same machine in the same minutes: builds REV (default: main) in a
-# temporary git worktree and runs B1, B3 (2 trainers with and without the journal's fsync,
-# 16 trainers with it; C client) and B4 there and here, alternately, ROUNDS times (default 2).
+# temporary git worktree and runs B1, B3 (2 trainers with each tree's defaults and with
+# --no-fsync, 8 trainers with the defaults; C client) and B4 there and here, alternately, ROUNDS times (default 2).
 # Each benchmark measures its own floor in the same run. Raw lines: bench/before_after.jsonl;
 # a table on stdout. Usage: bench/before_after.sh [REV] [ROUNDS]
 set -e
@@ -22,7 +22,7 @@ for round in $(seq "$rounds"); do
     if [ $side = before ]; then dir=$base; else dir=$here; fi
     echo "== round $round, $side ($([ $side = before ] && echo "$rev" || echo "working tree"))" >&2
     for spec in "- b1_bookkeeping.py" "B3_PYTHON=0 b3_engine_cost.py" \
-                "B3_ARGS=--no-fsync b3_engine_cost.py" "B3_TRAINERS=16 b3_engine_cost.py" \
+                "B3_ARGS=--no-fsync b3_engine_cost.py" "B3_TRAINERS=8 b3_engine_cost.py" \
                 "- b4_launch.py"; do
       vars=${spec% *}
       script=${spec##* }
@@ -41,7 +41,7 @@ for line in open(sys.argv[1]):
     if not r: continue
     b = r["bench"]
     if b == "B3":
-        key = "B3 %d trainers %s" % (r["params"]["trainers"], r["params"]["args"] or "(fsync on)")
+        key = "B3 %d trainers %s" % (r["params"]["trainers"], r["params"]["args"] or "(defaults)")
         val = "%s us/result, %s results/s" % (r["c"]["engine_us_per_result"], r["c"]["results_per_s"])
     elif b == "B1":
         key, val = "B1 wall/ideal", "%s (floor %s)" % (r["figure"], r["floor"])

@@ -37,6 +37,7 @@ def build():
         "bench-reporter": (["bench/trainers/reporter.c", "trainers/c/tunelua.h"],
                            ["-Itrainers/c", "bench/trainers/reporter.c"]),
         "bench-floor-spawn": (["bench/floor_spawn.c"], ["bench/floor_spawn.c"]),
+        "bench-floor-stream": (["bench/floor_stream.c"], ["bench/floor_stream.c"]),
     }
     os.makedirs(BUILD, exist_ok=True)
     for out, (deps, args) in progs.items():

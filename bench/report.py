@@ -75,30 +75,38 @@ def main():
             fmt(r.get("ratio")), r.get("target", ""), fmt(r.get("ok"))))
     p("")
     p("Ratios: B1, B2 `ratio` = wall / the bare-spawn floor's wall (the figure itself is "
-      "wall / ideal); B4 = mean latency / bare spawn+wait; B6 = bytes per trial / 2 KiB; "
-      "B7 = startup / fork+exec of /bin/true; B8 = results/s with fsync / without.\n")
+      "wall / ideal); B3 = engine CPU per result / the bare server's; B4 = mean latency / bare spawn+wait; B6 = bytes per trial / 2 KiB; "
+      "B7 = startup / fork+exec of /bin/true; B8 = results/s with `--fsync always` / with the default.\n")
     for r in recs:
         if r.get("bench") == "B3" and "c" in r:
             p("## B3 engine cost\n")
-            p("| client | results/s | engine CPU us/result | results | args |")
-            p("| --- | --- | --- | --- | --- |")
-            names = {"c": "c", "python": "python", "wide": "c, %s trainers" % r.get("wide", {}).get("trainers"),
-                     "no_fsync": "c"}
-            for k in ("c", "python", "wide", "no_fsync"):
+            names = {"c": "c", "python": "python", "wide": "c, %s trainers" % r.get("wide", {}).get("trainers")}
+            p("| client | results/s | engine CPU us/result | floor us/result (results/s) | engine / floor | args |")
+            p("| --- | --- | --- | --- | --- | --- |")
+            for k in ("c", "python", "wide"):
                 if k in r:
                     x = r[k]
-                    args = ((r["params"]["args"] + " --no-fsync").strip() if k == "no_fsync"
-                            else r["params"]["args"])
-                    p("| %s | %s | %s | %s | `%s` |" % (names[k], fmt(x["results_per_s"]), fmt(x["engine_us_per_result"]),
-                                                    x["results"], args or "(defaults)"))
-            p("\n%d trainers back to back for %s s each; target %s.\n" % (
-                r["params"]["trainers"], r["params"]["duration_s"], r["target"]))
-        if r.get("bench") == "B8" and "fsync_on" in r:
+                    fl = x.get("floor")
+                    p("| %s | %s | %s | %s | %s | `%s` |" % (
+                        names[k], fmt(x["results_per_s"]), fmt(x["engine_us_per_result"]),
+                        "%s (%s)" % (fmt(fl["us_per_result"]), fmt(fl["results_per_s"])) if fl else "–",
+                        fmt(x["engine_us_per_result"] / fl["us_per_result"]) if fl else "–",
+                        r["params"]["args"] or "(defaults)"))
+            p("\n%d trainers back to back for %s s each (the wide row: %s); target %s. Floor: "
+              "bench/floor_stream.c, a bare epoll server with the same trainers that journals "
+              "each turn's reports with one write(2) and answers them, measured just before.\n" % (
+                  r["params"]["trainers"], r["params"]["duration_s"],
+                  r.get("wide", {}).get("trainers", "–"), r["target"]))
+        if r.get("bench") == "B8" and "modes" in r:
             p("## B8 durability cost\n")
             p("| journal | results/s | engine CPU us/result |")
             p("| --- | --- | --- |")
-            p("| fsync on (default) | %s | %s |" % (fmt(r["fsync_on"]["results_per_s"]), fmt(r["fsync_on"]["engine_us_per_result"])))
-            p("| `--no-fsync` | %s | %s |\n" % (fmt(r["fsync_off"]["results_per_s"]), fmt(r["fsync_off"]["engine_us_per_result"])))
+            for m, what in (("always", "`--fsync always` (synced before each decision)"),
+                            ("periodic", "`--fsync periodic` (default: written before, synced each second)"),
+                            ("never", "`--fsync never`")):
+                p("| %s | %s | %s |" % (what, fmt(r["modes"][m]["results_per_s"]),
+                                        fmt(r["modes"][m]["engine_us_per_result"])))
+            p("")
         if r.get("bench") == "B5" and "schedulers" in r:
             sizes = [str(s) for s in r["params"]["sizes"]]
             p("## B5 decisions (simulate executor, %s results per trial, %s trials at a time)\n" % (

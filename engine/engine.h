@@ -95,7 +95,7 @@ typedef struct tl_options {
   const char **custom;  /* --resource NAME=N (argv strings), NULL-terminated, or NULL */
   int no_bind;          /* --no-bind: do not pin trials to their PUs */
   int quiet, json;
-  int no_fsync;          /* acknowledge results without waiting for the disk */
+  int fsync;             /* TL_FSYNC_* (journal.h): --fsync always|periodic|never */
   const char *resume;    /* tunelua resume DIR */
   const char *address;   /* --address HOST[:PORT]: where slurm trainers connect back */
   const char *dashboard; /* --dashboard [HOST:]PORT, or NULL */

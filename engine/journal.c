@@ -12,7 +12,7 @@ int tl_journal_open(tl_journal *j, const char *path, const char **err) {
   memset(j, 0, sizeof *j);
   tl_buf_init(&j->line);
   tl_buf_init(&j->pending);
-  j->fsync = 1;
+  j->fsync = TL_FSYNC_ALWAYS; /* until tl_journal_sync_mode */
   j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (j->fd < 0) {
     *err = strerror(errno);
@@ -25,7 +25,7 @@ void tl_journal_close(tl_journal *j) {
   if (j->pending.len && !j->failed && !j->mute) tl_write_all(j->fd, j->pending.data, j->pending.len);
   tl_buf_free(&j->pending);
   if (j->fd >= 0) {
-    if (j->fsync) fdatasync(j->fd);
+    if (j->fsync != TL_FSYNC_NEVER) fdatasync(j->fd);
     close(j->fd);
   }
   j->fd = -1;
@@ -141,7 +141,7 @@ static void start_sync(tl_journal *j) {
 /* Answers every waiter whose lines are written (no fsync) or durable; all of them with ok = 0
  * once the journal failed. */
 static void answer(tl_journal *j) {
-  unsigned long upto = j->fsync ? j->synced : j->flushed;
+  unsigned long upto = j->fsync == TL_FSYNC_ALWAYS ? j->synced : j->flushed;
   int keep = 0, ok = !j->failed;
   for (int i = 0; i < j->nwaiters; i++) {
     tl_journal_waiter w = j->waiters[i];
@@ -155,7 +155,7 @@ static void answer(tl_journal *j) {
 
 void tl_journal_flush(tl_journal *j) {
   write_pending(j);
-  if (j->fsync && !j->failed && j->loop) {
+  if (j->fsync == TL_FSYNC_ALWAYS && !j->failed && j->loop) {
     if (j->nwaiters) start_sync(j);
   } else {
     answer(j);
@@ -164,6 +164,11 @@ void tl_journal_flush(tl_journal *j) {
 
 void tl_journal_detach(tl_journal *j) {
   tl_journal_flush(j);
+  if (j->timer_init) {
+    uv_timer_stop(&j->sync_timer);
+    uv_close((uv_handle_t *)&j->sync_timer, NULL);
+    j->timer_init = 0;
+  }
   if (j->check_init) {
     uv_check_stop(&j->check);
     uv_close((uv_handle_t *)&j->check, NULL);
@@ -172,8 +177,25 @@ void tl_journal_detach(tl_journal *j) {
   j->detached = 1; /* from now on every line is written at once */
 }
 
+static void on_sync_timer(uv_timer_t *t) {
+  tl_journal *j = t->data;
+  if (!j->failed) start_sync(j); /* a no-op when nothing is unsynced or a sync runs */
+}
+
+void tl_journal_sync_mode(tl_journal *j, uv_loop_t *loop, int mode, unsigned period_ms) {
+  j->loop = loop;
+  j->fsync = mode;
+  if (mode == TL_FSYNC_PERIODIC && loop && !j->timer_init) {
+    uv_timer_init(loop, &j->sync_timer);
+    j->sync_timer.data = j;
+    uv_timer_start(&j->sync_timer, on_sync_timer, period_ms, period_ms);
+    uv_unref((uv_handle_t *)&j->sync_timer); /* never keeps the loop alive */
+    j->timer_init = 1;
+  }
+}
+
 void tl_journal_after(tl_journal *j, tl_journal_cb cb, void *ud) {
-  int all = j->fsync && j->loop ? j->synced >= j->written : j->flushed >= j->written;
+  int all = j->fsync == TL_FSYNC_ALWAYS && j->loop ? j->synced >= j->written : j->flushed >= j->written;
   if (all || j->failed || !j->loop) {
     cb(ud, !j->failed);
     return;
@@ -183,7 +205,7 @@ void tl_journal_after(tl_journal *j, tl_journal_cb cb, void *ud) {
     j->waiters = tl_xrealloc(j->waiters, (size_t)j->capwaiters * sizeof *j->waiters);
   }
   j->waiters[j->nwaiters++] = (tl_journal_waiter){j->written, cb, ud};
-  if (j->fsync && j->flushed >= j->written) start_sync(j); /* else: after the turn's write */
+  if (j->fsync == TL_FSYNC_ALWAYS && j->flushed >= j->written) start_sync(j); /* else: after the turn's write */
 }
 
 long tl_journal_repair(const char *path) {

@@ -1,9 +1,13 @@
 /* The experiment's append-only event log (journal.jsonl): one JSON object per line.
  *
- * Group commit: lines are written at once (write(2), so they survive the engine's death),
- * and fdatasync runs on libuv's thread pool. A reply that acknowledges a result waits, with
- * tl_journal_after, until everything written before it is durable; all the replies that
- * arrive during one fdatasync share the next.
+ * Lines are written at once (write(2), so they survive the engine's death) before anything
+ * they record is acknowledged. fdatasync runs on libuv's thread pool, in one of three modes:
+ * - TL_FSYNC_PERIODIC (the default): once a second while lines are unsynced, and at close;
+ *   a reply waits only for the write, so a power loss may lose the last second;
+ * - TL_FSYNC_ALWAYS: group commit. A reply that acknowledges a result waits, with
+ *   tl_journal_after, until everything written before it is durable; all the replies that
+ *   arrive during one fdatasync share the next;
+ * - TL_FSYNC_NEVER: not even at close.
  *
  * Lines ended while the journal is held (tl_journal_hold: the results of one loop turn) are
  * kept in `pending` and written together by one write(2) in the loop's check phase, at the
@@ -17,6 +21,9 @@
 #include "util.h"
 
 typedef void (*tl_journal_cb)(void *ud, int ok);
+
+enum { TL_FSYNC_PERIODIC = 0, TL_FSYNC_ALWAYS = 1, TL_FSYNC_NEVER = 2 }; /* 0: the default */
+#define TL_FSYNC_PERIOD_MS 1000
 
 typedef struct {
   unsigned long seq; /* durable once synced >= seq */
@@ -34,7 +41,9 @@ typedef struct tl_journal {
   int hold;       /* > 0: lines ended now may wait for the end of the loop turn */
   uv_check_t check; /* writes pending lines at the end of the turn */
   int check_init, check_armed, detached;
-  int fsync;      /* 0: acknowledge without waiting for the disk (--no-fsync) */
+  int fsync;      /* TL_FSYNC_*: when lines are synced (--fsync) */
+  uv_timer_t sync_timer; /* TL_FSYNC_PERIODIC */
+  int timer_init;
   int mute;       /* replaying the journal into a fresh engine: write nothing */
   uv_loop_t *loop;
   uv_work_t work;
@@ -52,7 +61,10 @@ void tl_journal_close(tl_journal *j);
  * each beginning with a comma, then tl_journal_end writes it. */
 tl_buf *tl_journal_begin(tl_journal *j, const char *ev, const char *trial);
 int tl_journal_end(tl_journal *j);
-/* Calls cb(ud, ok) once every line ended so far is written (without fsync) or on disk. */
+/* Sets the loop the syncs run on and the TL_FSYNC_* mode (before the first line);
+ * TL_FSYNC_PERIODIC syncs every period_ms (TL_FSYNC_PERIOD_MS) while lines are unsynced. */
+void tl_journal_sync_mode(tl_journal *j, uv_loop_t *loop, int mode, unsigned period_ms);
+/* Calls cb(ud, ok) once every line ended so far is written (TL_FSYNC_ALWAYS: on disk). */
 void tl_journal_after(tl_journal *j, tl_journal_cb cb, void *ud);
 /* Lines ended between hold and release may be written at the end of the loop turn. */
 void tl_journal_hold(tl_journal *j);

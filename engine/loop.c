@@ -67,6 +67,11 @@ static void finish(tl_engine *e) {
   tl_buf *b = tl_journal_begin(&e->journal, "experiment_end", NULL);
   tl_buf_adds(b, ",\"status\":");
   tl_buf_add_json_str(b, status);
+  static const char *const sync_modes[] = {"periodic", "always", "never"};
+  tl_buf_adds(b, ",\"fsync\":\"");
+  tl_buf_adds(b, sync_modes[e->journal.fsync]);
+  tl_buf_adds(b, "\",\"syncs\":");
+  tl_buf_add_num(b, (double)e->journal.syncs);
   tl_journal_end(&e->journal);
   tl_journal_detach(&e->journal);
   tl_out_flush_all();
@@ -426,9 +431,9 @@ int tl_engine_run(tl_options *opt) {
     fprintf(stderr, "tunelua: cannot open the journal in %s: %s\n", e->dir, jerr);
     goto out;
   }
-  e->journal.loop = &loop;
-  /* the simulator acknowledges nothing to anyone: the journal is synced when it closes */
-  e->journal.fsync = !opt->no_fsync && !e->simulate;
+  /* the simulator acknowledges nothing to anyone and can rerun from its seed: no syncs */
+  tl_journal_sync_mode(&e->journal, &loop, e->simulate ? TL_FSYNC_NEVER : opt->fsync,
+                       TL_FSYNC_PERIOD_MS);
   e->sock_path = tl_strfmt("%s/engine.sock", e->dir);
   if (strlen(e->sock_path) >= 100) {
     free(e->sock_path);

@@ -30,8 +30,11 @@ static const char *usage =
     "         --no-bind               do not pin trials to their own PUs\n"
     "         --quiet | --json        no live view | machine-readable progress lines\n"
     "         --dashboard [HOST:]PORT  live report over HTTP (127.0.0.1 unless HOST; port 0: any)\n"
-    "         --no-fsync              acknowledge results before they reach the disk (faster;\n"
-    "                                 a power loss may lose acknowledged results)\n"
+    "         --fsync periodic|always|never  when the journal is synced to disk: once a second\n"
+    "                                 (default), before every acknowledgement, or never;\n"
+    "                                 results are written before they are acknowledged in\n"
+    "                                 every mode (docs/usage.md, \"Durability\")\n"
+    "         --no-fsync              the same as --fsync never\n"
     "         --lua-dir DIR           development: load lua/ and schedulers/ from DIR\n"
     "       tunelua resume DIR [options]  continue an interrupted or crashed experiment\n"
     "                                     (--scheduler X swaps the scheduler: docs/usage.md)\n"
@@ -85,7 +88,7 @@ static int run_main(int argc, char **argv, int resume) {
       continue;
     }
     if (strcmp(name, "--no-fsync") == 0) {
-      o.no_fsync = 1;
+      o.fsync = TL_FSYNC_NEVER;
       continue;
     }
     if (strcmp(name, "--no-bind") == 0) {
@@ -94,7 +97,7 @@ static int run_main(int argc, char **argv, int resume) {
     }
     static const char *with_value[] = {"--scheduler", "--searcher", "--executor", "--dir", "--seed",
                                        "--max-concurrent", "--cpus", "--gpus", "--lua-dir", "--mem",
-                                       "--resource", "--address", "--dashboard",
+                                       "--resource", "--address", "--dashboard", "--fsync",
                                        NULL};
     int known = 0;
     for (int k = 0; with_value[k]; k++) known |= strcmp(name, with_value[k]) == 0;
@@ -112,6 +115,12 @@ static int run_main(int argc, char **argv, int resume) {
     else if (strcmp(name, "--lua-dir") == 0) o.lua_dir = val;
     else if (strcmp(name, "--address") == 0) o.address = val;
     else if (strcmp(name, "--dashboard") == 0) o.dashboard = val;
+    else if (strcmp(name, "--fsync") == 0) {
+      if (strcmp(val, "periodic") == 0) o.fsync = TL_FSYNC_PERIODIC;
+      else if (strcmp(val, "always") == 0) o.fsync = TL_FSYNC_ALWAYS;
+      else if (strcmp(val, "never") == 0) o.fsync = TL_FSYNC_NEVER;
+      else return bad("--fsync expects periodic, always or never, got %s", val);
+    }
     else if (strcmp(name, "--mem") == 0) {
       if (!(tl_parse_size(val) > 0)) return bad("--mem expects a size > 0 such as 4G or 512M, got %s", val);
       o.mem = tl_parse_size(val);

@@ -76,8 +76,7 @@ TEST(held_lines_are_written_at_the_end_of_the_turn) {
   tl_journal j;
   const char *err;
   CHECK(tl_journal_open(&j, p, &err) == 0);
-  j.loop = &loop;
-  j.fsync = 0;
+  tl_journal_sync_mode(&j, &loop, TL_FSYNC_NEVER, 0);
   answered = 0;
   tl_journal_hold(&j);
   tl_journal_begin(&j, "result", "00001");
@@ -102,7 +101,7 @@ TEST(held_lines_are_written_at_the_end_of_the_turn) {
   tl_journal_end(&j);
   CHECK(j.flushed == 4 && file_size(p) > two);
   /* with fsync, the answer waits for the fdatasync on the thread pool */
-  j.fsync = 1;
+  tl_journal_sync_mode(&j, &loop, TL_FSYNC_ALWAYS, 0);
   answered = 0;
   tl_journal_hold(&j);
   tl_journal_begin(&j, "result", "00004");
@@ -121,6 +120,44 @@ TEST(held_lines_are_written_at_the_end_of_the_turn) {
   for (char *c = all; *c; c++) lines += *c == '\n';
   CHECK(lines == 5);
   free(all);
+  unlink(p), rmdir(dir), free(p);
+}
+
+static void no_op(uv_timer_t *t) { (void)t; }
+
+/* The default: the answer waits for the write only; a timer syncs what is unsynced. */
+TEST(periodic_sync_answers_after_the_write_and_syncs_later) {
+  char dir[] = "/tmp/tl-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  char *p = tl_strfmt("%s/journal.jsonl", dir);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  tl_journal j;
+  const char *err;
+  CHECK(tl_journal_open(&j, p, &err) == 0);
+  tl_journal_sync_mode(&j, &loop, TL_FSYNC_PERIODIC, 20);
+  answered = 0;
+  tl_journal_hold(&j);
+  tl_journal_begin(&j, "result", "00001");
+  tl_journal_end(&j);
+  tl_journal_after(&j, on_durable, NULL);
+  tl_journal_release(&j);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK(answered == 1 && j.flushed == 1 && j.synced == 0 && j.syncs == 0);
+  /* the timer is unreferenced: hold the loop with one of our own until the sync is done */
+  uv_timer_t hold;
+  uv_timer_init(&loop, &hold);
+  uv_timer_start(&hold, no_op, 5000, 0);
+  for (int spins = 0; spins < 5000 && j.synced < 1; spins++) uv_run(&loop, UV_RUN_ONCE);
+  CHECK(j.synced == 1 && j.syncs == 1);
+  /* nothing new: the next ticks start no sync */
+  for (int spins = 0; spins < 3; spins++) uv_run(&loop, UV_RUN_ONCE);
+  CHECK(j.syncs == 1);
+  uv_close((uv_handle_t *)&hold, NULL);
+  tl_journal_detach(&j);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  tl_journal_close(&j);
   unlink(p), rmdir(dir), free(p);
 }
 

@@ -1,5 +1,6 @@
 -- End-to-end: what stops a trial or the experiment cleanly: trial_timeout, hostile
--- messages, slow scheduler callbacks, a full disk (resumable once there is room).
+-- messages, slow scheduler callbacks, a full disk (resumable once there is room), and when
+-- the journal is synced (--fsync).
 local H = require "spec.e2e.helpers"
 
 local function run(src, args, env)
@@ -97,5 +98,57 @@ return tune.experiment {
     assert.are.equal("done", s.status)
     for _, t in ipairs(s.trials) do assert.are.equal(100, t.iterations) end
     assert.are.equal(20, #s.trials)
+  end)
+  describe("--fsync", function()
+    -- 2 trainers, 40 reports each, back to back: fast enough to finish within a second
+    local src = [[
+local tune = require "tunelua"
+return tune.experiment {
+  trainer = { cmd = { "python3", "-c",
+                      "import tunelua as t\nfor i in range(40): t.report(loss=1/(i+1))" } },
+  num_samples = 2, metric = "loss", mode = "min",
+}]]
+    local function journaled(dir)
+      local n, last = 0, nil
+      for _, e in ipairs(H.journal(dir)) do
+        if e.ev == "result" then n = n + 1 end
+        last = e
+      end
+      return n, last
+    end
+
+    it("always syncs before the decisions, so nearly every result has its own sync", function()
+      local r, dir = run(src, { "--fsync", "always" })
+      assert.are.equal(0, r.code, H.describe(r))
+      local n, last = journaled(dir)
+      assert.are.equal(80, n)
+      assert.are.equal("experiment_end", last.ev)
+      assert.are.equal("always", last.fsync)
+      -- group commit may share a sync between the 2 trainers' results, never more
+      assert.is_true(last.syncs >= 40, "syncs " .. last.syncs)
+    end)
+
+    it("periodic (the default) acknowledges after the write and syncs once a second", function()
+      local r, dir = run(src)
+      assert.are.equal(0, r.code, H.describe(r))
+      local n, last = journaled(dir)
+      assert.are.equal(80, n)
+      assert.are.equal("periodic", last.fsync)
+      assert.is_true(last.syncs <= math.ceil(r.secs) + 1,
+        "syncs " .. last.syncs .. " in " .. r.secs .. " s")
+    end)
+
+    it("never (--no-fsync) syncs nothing; a wrong mode exits 2 naming the option", function()
+      local r, dir = run(src, { "--no-fsync" })
+      assert.are.equal(0, r.code, H.describe(r))
+      local n, last = journaled(dir)
+      assert.are.equal(80, n)
+      assert.are.equal("never", last.fsync)
+      assert.are.equal(0, last.syncs)
+      r = run(src, { "--fsync", "sometimes" })
+      assert.are.equal(2, r.code, H.describe(r))
+      assert.truthy(r.stderr:find("--fsync expects periodic, always or never, got sometimes",
+        1, true), r.stderr)
+    end)
   end)
 end)
