@@ -437,6 +437,15 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
   t->fail = NULL;
   free(t->note);
   t->note = NULL;
+  char *err = NULL;
+  if ((e->simulate ? tl_sim_start(e, t, &err) : tl_exec_spawn(e, t, &err)) != 0) {
+    tl_resources_release(e, t);
+    fail_now(e, t, err);
+    free(err);
+    return 0;
+  }
+  /* after the spawn: creating files (an inode each) is slow on a busy file system, and the
+   * trainer starts meanwhile; its first result cannot arrive before this turn ends */
   char *p = trial_path(t, "result.jsonl");
   tl_out_open(&t->out_result, p);
   free(p);
@@ -444,16 +453,6 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
   tl_out_open(&t->out_csv, p);
   free(p);
   if (e->tensorboard) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
-  char *err = NULL;
-  if ((e->simulate ? tl_sim_start(e, t, &err) : tl_exec_spawn(e, t, &err)) != 0) {
-    tl_out_close(&t->out_result);
-    tl_out_close(&t->out_csv);
-    tl_out_close(&t->out_tfevents);
-    tl_resources_release(e, t);
-    fail_now(e, t, err);
-    free(err);
-    return 0;
-  }
   e->running++;
   t->run_started = t->last_report = tl_engine_now(e);
   tl_buf *b = tl_journal_begin(&e->journal, "started", t->id);
