@@ -365,6 +365,12 @@ int tl_engine_run(tl_options *opt) {
   e->best = -1;
   int code = TL_EXIT_USAGE;
   signal(SIGPIPE, SIG_IGN);
+  /* SIGHUP asks for a hot swap; until tl_swap_init listens for it, it waits (blocked)
+   * instead of killing an engine that is still loading the experiment */
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, NULL);
   uv_loop_t loop;
   uv_loop_init(&loop);
   loop.data = e;

@@ -36,6 +36,10 @@ void tl_swap_init(tl_engine *e) {
   uv_signal_init(e->loop, &s->sighup);
   s->sighup.data = NULL;
   uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+  sigset_t hup; /* blocked since the engine started (loop.c): one sent meanwhile arrives now */
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
 }
 
 void tl_swap_close(tl_engine *e) {

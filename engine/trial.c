@@ -631,9 +631,17 @@ static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
     return;
   }
   flat_row r = {.t = t};
+  int had_cols = t->ncsv_cols;
   tl_buf_reset(&prefix);
   tl_json_flatten(result, &prefix, collect, &r);
-  if (r.fresh) {
+  struct stat st;
+  if (r.fresh && had_cols == 0 && t->out_csv.fd >= 0 && t->out_csv.buf.len == 0 &&
+      fstat(t->out_csv.fd, &st) == 0 && st.st_size == 0) {
+    /* the file's first row (the usual reason for new keys): header and row, no rewrite */
+    csv_header(&row, t);
+    csv_row(&row, t, &r);
+    tl_out_add(&t->out_csv, row.data, row.len);
+  } else if (r.fresh) {
     csv_rewrite(t);
   } else {
     csv_row(&row, t, &r);

@@ -269,6 +269,32 @@ return { scheduler = tune.schedulers.asha { max_t = 6, grace_period = 1, reducti
     end)
   end)
 
+  -- A SIGHUP sent while the engine still loads the experiment (a file that takes a second
+  -- to evaluate) waits for the loop: the run is swapped, not killed.
+  it("SIGHUP before the loop starts is a swap once it does", function()
+    local src = H.exp_src {
+      cmd = H.sh_trainer("cfgsteps.sh", "3", "0.05"),
+      config = "{ x = tune.grid_search { 0.1, 0.9 } }",
+      extra = "  metric = 'loss', mode = 'min', max_concurrent = 1,",
+    }
+    src = "local t0 = os.clock()\nwhile os.clock() - t0 < 1.5 do end\n" .. src
+    local path = H.experiment(src)
+    local dir = H.tmpdir() .. "/run"
+    H.sh("mkdir -p " .. H.quote(dir))
+    H.write(dir .. "/swap.lua", [[
+local tune = require "tunelua"
+return { scheduler = tune.schedulers.fifo {} }
+]])
+    local h = H.spawn { path, "--dir", dir, "--quiet" }
+    H.sh("sleep 0.4")
+    assert.is_nil(H.read(dir .. "/journal.jsonl"), "the loop started before the signal")
+    h.kill("HUP")
+    assert.are.equal(0, h.wait(60), H.read(h.stderr))
+    local swaps = events(dir, "swap")
+    assert.are.equal(1, #swaps, H.read(h.stderr))
+    assert.are.equal("SIGHUP", swaps[1].trigger)
+  end)
+
   -- resume --scheduler is a swap: journaled, with a copy of the file, and a later resume
   -- without --scheduler keeps it. Both schedulers raise once (while a flag file exists,
   -- never in a replay: exp.replaying), which ends the run resumably.
