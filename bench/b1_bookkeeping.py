@@ -3,7 +3,10 @@
 TRIALS trials, each sleeps SLEEP_S then reports once, CONCURRENT at a time, C trainer
 (bench/trainers/reporter.c). Figure: wall (exec of tunelua to its exit) / ideal, where
 ideal = TRIALS * SLEEP_S / CONCURRENT. The floor is the same binary spawned the same way
-by bench/floor_spawn.c (bare mode: no tuner, no socket), measured in the same run.
+by bench/floor_spawn.c (bare mode: no tuner, no socket), measured in the same run; and
+files mode, which also creates the six inodes a tunelua trial has (its directory and five
+log files) in the same file system: on ext4 with many recently deleted files, creating
+them is most of the engine's cost (docs/performance.md).
 The trials only sleep, so the engine is told --cpus CONCURRENT on any machine."""
 import json
 import subprocess
@@ -70,10 +73,19 @@ def main():
                           json.dumps({"pre_sleep": SLEEP_S, "reports": 1}), reporter],
                          check=True, capture_output=True, text=True).stdout
     fl = json.loads(out)
+    d = workdir("b1files")
+    try:
+        out = subprocess.run([floor, "files", str(TRIALS), str(CONCURRENT),
+                              json.dumps({"pre_sleep": SLEEP_S, "reports": 1}), reporter, d],
+                             check=True, capture_output=True, text=True).stdout
+    finally:
+        cleanup(d)
+    ff = json.loads(out)
     ideal = TRIALS * SLEEP_S / CONCURRENT
     emit({"bench": "B1", "name": "bookkeeping", "figure": rnd(r["wall"] / ideal), "unit": "wall/ideal",
           "wall_s": rnd(r["wall"]), "ideal_s": ideal, "floor_s": rnd(fl["wall_s"]),
           "floor": rnd(fl["wall_s"] / ideal), "ratio": rnd(r["wall"] / fl["wall_s"]),
+          "files_floor": rnd(ff["wall_s"] / ideal), "ratio_files_floor": rnd(r["wall"] / ff["wall_s"]),
           "target": "<= %g x ideal" % TARGET, "ok": r["wall"] / ideal <= TARGET,
           "engine_cpu_s": rnd(r["cpu"]), "results": n_results, "phases": ph,
           "params": {"trials": TRIALS, "sleep_s": SLEEP_S, "concurrent": CONCURRENT, "args": EXTRA_ARGS}})

@@ -9,6 +9,11 @@
  *       {"type":"decision","action":"continue"}; measures posix_spawn -> first report
  *       received (what B4 measures of the engine), and posix_spawn -> waitpid.
  *
+ *   floor_spawn files  N K PARAMS_JSON PROGRAM DIR   as bare, and each trainer gets the
+ *       files a tunelua trial has, in DIR/<n>/: stdout.log and stderr.log (its fd 1 and 2,
+ *       created before the spawn) and result.jsonl, progress.csv and an events file (created
+ *       empty after it): what a tuner that keeps per-trial logs asks of the file system.
+ *
  * Prints one JSON line: {"mode":..,"n":..,"k":..,"wall_s":..,"mean_exit_ms":..,
  * "mean_first_report_ms":..}. Single-threaded, poll(2) based. */
 #define _GNU_SOURCE
@@ -20,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,8 +58,9 @@ static void die(const char *what) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: floor_spawn bare|server N K PARAMS_JSON PROGRAM\n");
+  int files = strcmp(argv[1], "files") == 0;
+  if (argc != 6 + files) {
+    fprintf(stderr, "usage: floor_spawn bare|server N K PARAMS_JSON PROGRAM | files N K PARAMS_JSON PROGRAM DIR\n");
     return 2;
   }
   int server = strcmp(argv[1], "server") == 0;
@@ -121,7 +128,33 @@ int main(int argc, char **argv) {
       memset(s, 0, sizeof *s);
       s->fd = -1;
       s->t_spawn = now();
-      if (posix_spawn(&s->pid, prog, &fa, NULL, av, env) != 0) die("posix_spawn");
+      if (files) {
+        char d[4096], p[4200];
+        snprintf(d, sizeof d, "%s/%05d", argv[6], started);
+        if (mkdir(d, 0755) != 0) die(d);
+        posix_spawn_file_actions_t ff;
+        posix_spawn_file_actions_init(&ff);
+        posix_spawn_file_actions_addopen(&ff, 0, "/dev/null", O_RDONLY, 0);
+        snprintf(p, sizeof p, "%s/stdout.log", d);
+        int o = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        snprintf(p, sizeof p, "%s/stderr.log", d);
+        int e = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (o < 0 || e < 0) die(p);
+        posix_spawn_file_actions_adddup2(&ff, o, 1);
+        posix_spawn_file_actions_adddup2(&ff, e, 2);
+        if (posix_spawn(&s->pid, prog, &ff, NULL, av, env) != 0) die("posix_spawn");
+        posix_spawn_file_actions_destroy(&ff);
+        close(o), close(e);
+        static const char *const later[] = {"result.jsonl", "progress.csv", "events.out.tfevents.0.floor"};
+        for (int f = 0; f < 3; f++) {
+          snprintf(p, sizeof p, "%s/%s", d, later[f]);
+          int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+          if (fd < 0) die(p);
+          close(fd);
+        }
+      } else if (posix_spawn(&s->pid, prog, &fa, NULL, av, env) != 0) {
+        die("posix_spawn");
+      }
       started++;
     }
     if (!server) {

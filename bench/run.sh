@@ -11,9 +11,10 @@ out=bench/results.jsonl
 : > "$out"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date +%s)
-if [ $# -eq 0 ]; then set -- $(ls bench/b[0-9]_*.py | sed 's|bench/||; s|_.*||'); fi
+if [ $# -eq 0 ]; then set -- $(ls bench/b[0-9]_*.py | sed 's|bench/||; s|_.*||' | uniq); fi
 for b in "$@"; do
-  f=$(ls bench/${b}_*.py)
+  # bN's benchmark; bench/b3_tensorboard.py runs alone (docs/performance.md)
+  f=$(ls bench/${b}_*.py | grep -v '_tensorboard\.py$' | head -n 1)
   echo "== $f" >&2
   t0=$(date +%s)
   if ! $PY "$f" >> "$out"; then
