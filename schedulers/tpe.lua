@@ -1,8 +1,16 @@
 -- Tree-structured Parzen Estimator (Bergstra et al. 2011, "Algorithms for Hyper-Parameter
 -- Optimization"), with the refinements Optuna's TPESampler documents: n_startup_trials,
 -- n_ei_candidates, gamma, weights, prior_weight, consider_prior / magic_clip / endpoints,
--- multivariate mode, constant liar; bandwidth_weights (on by default) scales each univariate
--- kernel by its sigma as Optuna 3.1 did (docs/schedulers.md says why).
+-- multivariate mode, constant liar.
+--
+-- Defaults (docs/schedulers.md gives the figures): one joint (multivariate) model of the
+-- unconditional parameters, whose kernels take Scott's rule per dimension, sigma =
+-- 1.06 * sd * n^(-1/(d+4)), at least min_bandwidth (0.06) of the range, with prior_weight 2
+-- (Watanabe 2023, "Tree-Structured Parzen Estimator: Understanding Its Algorithm Components
+-- and Their Roles for Better Empirical Performance", recommends multivariate kernels and a
+-- minimum bandwidth). Optuna's TPESampler is one option away: multivariate = false
+-- (univariate, prior_weight 1, bandwidth_weights on: Optuna 3.1), or
+-- multivariate_bandwidth = "optuna", prior_weight = 1 (Optuna's multivariate=True).
 --
 -- Trial i (0-based) gets exp.rng:derive(i): the first n_startup_trials configs (counted in
 -- completed trials, as Optuna) are exactly those of the random searcher. After that, the
@@ -32,6 +40,10 @@ local OPTIONS = {
   weights = function(v) if type(v) ~= "function" then return "must be a function(n)" end end,
   prior_weight = R.number(0, huge, true), consider_prior = R.bool, consider_magic_clip = R.bool,
   consider_endpoints = R.bool, bandwidth_weights = R.bool, multivariate = R.bool,
+  multivariate_bandwidth = function(v)
+    if v ~= "scott" and v ~= "optuna" then return "must be \"scott\" or \"optuna\"" end
+  end,
+  min_bandwidth = R.number(0, 1, true),
   constant_liar = R.bool,
   intermediate = R.bool, metric = R.string, mode = R.mode, max_trials = R.int(1),
   points_to_evaluate = R.table, max_concurrent = R.int(1),
@@ -131,10 +143,10 @@ function TPE:setup(exp)
   end
 end
 
-local function fit_opts(self, rule)
+local function fit_opts(self, rule, d)
   return { rule = rule, consider_prior = self.consider_prior, prior_weight = self.prior_weight,
     magic_clip = self.consider_magic_clip, endpoints = self.consider_endpoints,
-    bandwidth_weights = self.bandwidth_weights }
+    bandwidth_weights = self.bandwidth_weights, min_bandwidth = self.min_bandwidth, scott_d = d }
 end
 
 local function dims_of(ps)
@@ -273,7 +285,7 @@ function TPE:_model(r)
   local function propose(ps, rule)
     local lo, nl = columns(self, below, ps)
     local dims = dims_of(ps)
-    local o = fit_opts(self, rule)
+    local o = fit_opts(self, rule, #ps)
     local l = parzen.fit(dims, lo, self.weights(nl), o)
     local g
     local sorted = #ps == 1 and nab > 0 and self.sorted[ps[1].index]
@@ -291,7 +303,9 @@ function TPE:_model(r)
     local best = parzen.propose(l, g, self.n_ei_candidates, r)
     for d, p in ipairs(ps) do vec[p.index] = best[d] end
   end
-  if #self.joint > 0 then propose(self.joint, "multivariate") end
+  if #self.joint > 0 then
+    propose(self.joint, self.multivariate_bandwidth == "scott" and "scott" or "multivariate")
+  end
   -- the others one at a time, parents first; an inactive branch is skipped
   for _, p in ipairs(self.params) do
     local c = p.cond
@@ -358,17 +372,20 @@ local function new(_, opts)
   elseif g then
     gamma = g
   end
+  local multivariate = opts.multivariate ~= false
   local self = setmetatable({
     name = "tpe",
     n_startup_trials = opts.n_startup_trials or 10,
     n_ei_candidates = opts.n_ei_candidates or 24,
     gamma = gamma,
     weights = opts.weights or parzen.ramp_weights,
-    prior_weight = opts.prior_weight or 1,
+    prior_weight = opts.prior_weight or (multivariate and 2 or 1),
     consider_prior = opts.consider_prior ~= false,
     consider_magic_clip = opts.consider_magic_clip ~= false,
     consider_endpoints = opts.consider_endpoints == true,
-    multivariate = opts.multivariate == true,
+    multivariate = multivariate,
+    multivariate_bandwidth = opts.multivariate_bandwidth or "scott",
+    min_bandwidth = opts.min_bandwidth or 0.06,
     bandwidth_weights = opts.bandwidth_weights ~= false,
     constant_liar = opts.constant_liar ~= false,
     intermediate = opts.intermediate == true,

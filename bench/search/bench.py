@@ -50,13 +50,17 @@ def hartmann6(x):
 
 LEGEND = """
 options: every run minimises one function, 1 trial at a time, the same seeds for both tools
-  tunelua tpe            tpe {} defaults: univariate, n_startup_trials 10, n_ei_candidates 24,
-                         gamma min(ceil(0.1 n), 25), Optuna's ramp weights, prior_weight 1,
-                         magic clip, no endpoints, bandwidth_weights (kernels weigh as their
-                         sigma, as Optuna 3.1 computes them), constant_liar (idle: 1 at a time)
+  tunelua tpe            tpe {} defaults: multivariate (one joint model), kernels by Scott's rule
+                         per dimension, 1.06 sd n^(-1/(d+4)), at least min_bandwidth 0.06 of
+                         the range, prior_weight 2; n_startup_trials 10, n_ei_candidates 24,
+                         gamma min(ceil(0.1 n), 25), Optuna's ramp weights, constant_liar
+                         (idle: 1 at a time)
+  tunelua tpe univariate tpe { multivariate = false }: Optuna 3.1's TPESampler (univariate, prior
+                         weight 1, magic clip, bandwidth_weights: kernels weigh as their sigma)
   tunelua tpe normalised the same with bandwidth_weights = false (normalised kernels, as
                          Optuna >= 3.5 after optuna#5109)
-  tunelua tpe multivar   tpe { multivariate = true }
+  tunelua tpe multivar   tpe { multivariate_bandwidth = "optuna", prior_weight = 1 }: Optuna's
+                         multivariate kernels, sigma 0.2 n^(-1/(d+4)) range, magic clip
   optuna tpe             TPESampler(seed=seed): Optuna's defaults (univariate, the same
                          n_startup_trials, n_ei_candidates, gamma, weights, prior as above)
   optuna tpe multivar    TPESampler(seed=seed, multivariate=True)"""
@@ -150,8 +154,11 @@ def main():
     # label, runner, method, options; the legend below says what each row ran with
     methods = [("tunelua random", tunelua_run, "random", "{}"),
                ("tunelua tpe", tunelua_run, "tpe", "{}"),
-               ("tunelua tpe normalised", tunelua_run, "tpe", "{ bandwidth_weights = false }"),
-               ("tunelua tpe multivar", tunelua_run, "tpe", "{ multivariate = true }"),
+               ("tunelua tpe univariate", tunelua_run, "tpe", "{ multivariate = false }"),
+               ("tunelua tpe normalised", tunelua_run, "tpe",
+                "{ multivariate = false, bandwidth_weights = false }"),
+               ("tunelua tpe multivar", tunelua_run, "tpe",
+                "{ multivariate_bandwidth = \"optuna\", prior_weight = 1 }"),
                ("optuna random", optuna_run, "random", "{}"),
                ("optuna tpe", optuna_run, "tpe", "{}"),
                ("optuna tpe multivar", optuna_run, "tpe", "multivariate")]

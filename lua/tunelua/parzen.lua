@@ -10,7 +10,8 @@
 --     unless consider_endpoints), clipped to [range / min(100, 1 + n_kernels), range]
 --     (the "magic clip"); the prior is one more kernel, mean at the middle, sigma = range.
 --   rule "multivariate": sigma = 0.2 * n^(-1 / (d + 4)) * range for every kernel.
---   rule "scott": BOHB's KDE, sigma = 1.06 * sd * n^(-1/5), at least min_bandwidth * range.
+--   rule "scott": Scott's rule, sigma = 1.06 * sd * n^(-1/(d+4)) (d = 1 unless o.scott_d),
+--     at least min_bandwidth * range: BOHB's KDE, and TPE's default multivariate kernels.
 -- With bandwidth_weights (rule "neighbors" only) a kernel's term in logpdf is multiplied by
 -- its sigma, as Optuna < 3.5's truncnorm.logpdf omitted -log(sigma) (optuna#5109); draws
 -- still pick kernels by their weights alone, as Optuna's did.
@@ -159,7 +160,7 @@ end
 --   weights: one per observation (need not sum to 1)
 --   o: { rule = "neighbors" | "multivariate" | "scott", consider_prior = true,
 --        prior_weight = 1, magic_clip = true, endpoints = false, min_bandwidth = 1e-3,
---        bandwidth_weights = false }
+--        scott_d = 1, bandwidth_weights = false }
 function M.fit(dims, cols, weights, o)
   local n = #weights
   local with_prior = o.consider_prior or n == 0
@@ -210,7 +211,8 @@ function M.fit(dims, cols, weights, o)
         mean = mean / max(n, 1)
         for i = 1, n do var = var + (col[i] - mean) ^ 2 end
         local sd = n > 1 and sqrt(var / (n - 1)) or range
-        local s = max(1.06 * sd * max(n, 1) ^ (-0.2), (o.min_bandwidth or 1e-3) * range)
+        local s = max(1.06 * sd * max(n, 1) ^ (-1 / ((o.scott_d or 1) + 4)),
+          (o.min_bandwidth or 1e-3) * range)
         for i = 1, n do sig[i] = s end
       else
         sig, perm = neighbor_sigmas(col, n, low, high, with_prior and pmu or nil, o.endpoints)
@@ -435,6 +437,50 @@ function M.logpdf(mix, v)
         sum = sum + exp(s - m)
       end
     end
+    return m + log(sum)
+  end
+  -- all numeric (joint TPE, BOHB): flat arrays, built once per mixture; a kernel's terms
+  -- only lower its score, so it stops once that falls e^-40 below the running maximum
+  local flat = mix.flat
+  if flat == nil then
+    flat = false
+    local allnum = true
+    for d = 1, D do allnum = allnum and dims[d].kind == "num" end
+    if allnum then
+      local c, fm, fi = darr(K), darr(K * D), darr(K * D)
+      for k = 0, K - 1 do
+        local s = logw[k + 1]
+        for d = 1, D do
+          local dim = dims[d]
+          s = s + dim.fc[k]
+          fm[k * D + d - 1], fi[k * D + d - 1] = dim.fmu[k], dim.fis[k]
+        end
+        c[k] = s
+      end
+      flat = { c = c, mu = fm, is = fi }
+    end
+    mix.flat = flat
+  end
+  if flat then
+    local c, fm, fi = flat.c, flat.mu, flat.is
+    local x = darr(D)
+    for d = 1, D do x[d - 1] = v[d] end
+    for k = 0, K - 1 do
+      local s, base = c[k], k * D
+      local floor_s = m - 40
+      for d = 0, D - 1 do
+        if s < floor_s then break end
+        local z = (x[d] - fm[base + d]) * fi[base + d]
+        s = s - 0.5 * z * z
+      end
+      if s > m then
+        sum = sum * exp(m - s) + 1
+        m = s
+      elseif s > floor_s then
+        sum = sum + exp(s - m)
+      end
+    end
+    if m == -huge then return m end
     return m + log(sum)
   end
   -- one-pass logsumexp
