@@ -70,6 +70,9 @@ def main():
             floor, r["floor_what"] = r["results_per_s"], "results/s; no floor: the target is absolute"
         fw = r.get("floor_what") or ("ideal %s s; bare spawn floor %s s" % (
             fmt(r.get("ideal_s")), fmt(r.get("floor_s"))) if "ideal_s" in r else "")
+        if "files_floor" in r:
+            fw += "; with a trial's six files: %s x ideal, engine / it %s" % (
+                fmt(r["files_floor"]), fmt(r["ratio_files_floor"]))
         p("| %s %s | %s | %s | %s (%s) | %s | %s | %s |" % (
             r["bench"], r["name"], fmt(r["figure"]), r.get("unit", ""), fmt(floor), fw,
             fmt(r.get("ratio")), r.get("target", ""), fmt(r.get("ok"))))
