@@ -533,7 +533,7 @@ int tl_engine_run(tl_options *opt) {
   else if (e->script_failed || e->journal.failed || e->counts[TL_ERROR] > 0) code = TL_EXIT_TRIAL_FAILED;
   else code = TL_EXIT_OK;
 out:
-  if (e->journal.check_init) { /* a path that ended the loop without finish() */
+  if (e->journal.check_init || e->journal.timer_init) { /* ended without finish() */
     tl_journal_detach(&e->journal);
     uv_run(&loop, UV_RUN_DEFAULT);
   }
