@@ -7,6 +7,9 @@ local function read(path)
   return s
 end
 
+-- the binary under test: ./tunelua, or the sanitizer build's under make test-asan
+local bin = os.getenv("TUNELUA_BIN") or "./tunelua"
+
 local function run(cmd)
   local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
   local out = p:read("*a")
@@ -47,7 +50,7 @@ return tune.experiment {
 }
 ]])
     f:close()
-    local out, rc = run("./tunelua " .. dir .. "/exp.lua --dir " .. dir .. "/run --quiet")
+    local out, rc = run(bin .. " " .. dir .. "/exp.lua --dir " .. dir .. "/run --quiet")
     assert.are.equal(0, rc, out)
     local cjson = require "cjson"
     local s = cjson.decode(read(dir .. "/run/summary.json"))
@@ -69,7 +72,7 @@ return tune.experiment {
 }
 ]])
     f:close()
-    local out, rc = run("./tunelua " .. dir .. "/bad.lua --dir " .. dir .. "/bad --quiet")
+    local out, rc = run(bin .. " " .. dir .. "/bad.lua --dir " .. dir .. "/bad --quiet")
     assert.are.equal(2, rc, out)
     assert.truthy(out:find("bad.lua:5: my_cut: fraction must be in (0, 1)", 1, true), out)
   end)
