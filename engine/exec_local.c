@@ -89,7 +89,7 @@ char **tl_exec_env(tl_engine *e, tl_trial *t) {
 /* What execvp would do with cmd in the trial's environment (its PATH, not the engine's):
  * 0 with the file in *found (owned; may be NULL), or UV_ENOENT/UV_EACCES. Checked here
  * because the tunelua-bind wrapper execs the trainer after the spawn has succeeded, and
- * posix_spawn searches no PATH of the child's. */
+ * tl_spawn searches no PATH of the child's. */
 static int find_cmd_path(const char *cmd, const char *cwd, char **env, char **found) {
   if (strchr(cmd, '/')) {
     char *p = cmd[0] == '/' ? tl_strdup(cmd) : tl_strfmt("%s/%s", cwd, cmd);
@@ -131,14 +131,15 @@ static void on_direct_exit(uv_loop_t *loop, void *ud, int64_t status, int sig) {
   tl_trial_exited(loop->data, ud, status, sig);
 }
 
-/* A pinned trial inherits its affinity from the fork: the engine's loop thread takes the
- * trial's PUs just for the uv_spawn and gets its own back right after, which saves the exec
- * of a binder on every launch. 1 when pinned so (restore *was after), 0 when the caller must
- * use the binder instead (the list or the call refused). */
-static int pin_for_spawn(const char *list, cpu_set_t *was) {
-  cpu_set_t cs;
-  if (tl_cpu_list(list, &cs) != 0 || sched_getaffinity(0, sizeof *was, was) != 0) return 0;
-  return sched_setaffinity(0, sizeof cs, &cs) == 0;
+/* A pinned trial gets its PUs without the exec of a binder: a direct spawn sets them in
+ * the child before its exec, uv_spawn (a script without #!) inherits them from the loop's
+ * thread, which takes them for that moment. 1 with the set in *cs when that can be done (the
+ * list parses and lies within the engine's own affinity), 0 when the binder must do it. */
+static int can_pin(const char *list, cpu_set_t *cs) {
+  cpu_set_t own, both;
+  if (tl_cpu_list(list, cs) != 0 || sched_getaffinity(0, sizeof own, &own) != 0) return 0;
+  CPU_AND(&both, cs, &own);
+  return CPU_COUNT(cs) > 0 && CPU_EQUAL(&both, cs);
 }
 
 /* The trial's stdin (/dev/null), stdout.log and stderr.log (appending) in fds; 0, or -1
@@ -175,10 +176,10 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   /* pinned to its PUs: `tunelua-bind CPUS -- cmd...` sets the affinity, then execs cmd */
   char **argv = NULL;
   int rc = 0, pinned = 0;
-  cpu_set_t was;
+  cpu_set_t cs, was;
   if (tl_resources_binding(e) && t->alloc && t->alloc->cpuset[0] &&
       !getenv("TUNELUA_SPAWN_BINDER"))
-    pinned = pin_for_spawn(t->alloc->cpuset, &was);
+    pinned = can_pin(t->alloc->cpuset, &cs);
   if (tl_resources_binding(e) && t->alloc && t->alloc->cpuset[0] && !pinned) {
     rc = find_cmd(e->cmd[0], e->cwd, env);
     int n = 0;
@@ -197,17 +198,17 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   o.stdio = stdio;
   o.stdio_count = 3;
   o.flags = UV_PROCESS_DETACHED; /* setsid: the trial leads its own process group */
-  if (!argv && !getenv("TUNELUA_UV_SPAWN")) { /* no binder: posix_spawn, unless ENOEXEC */
+  if (!argv && !getenv("TUNELUA_UV_SPAWN")) { /* no binder: tl_spawn, unless ENOEXEC */
     char *file = NULL;
     rc = find_cmd_path(e->cmd[0], e->cwd, env, &file);
     int pid = 0;
     if (rc == 0) {
-      int src = tl_spawn(e->loop, file, e->cmd, env, e->cwd, fds, on_direct_exit, t, &pid);
+      int src = tl_spawn(e->loop, file, e->cmd, env, e->cwd, fds, pinned ? &cs : NULL,
+                         on_direct_exit, t, &pid);
       rc = src == 0 ? 0 : src == -ENOEXEC ? 1 : uv_translate_sys_error(-src);
     }
     free(file);
     if (rc <= 0) {
-      if (pinned) sched_setaffinity(0, sizeof was, &was);
       close(fd_in), close(fd_out), close(fd_err);
       tl_strv_free(env);
       if (rc == 0) {
@@ -225,6 +226,10 @@ int tl_exec_spawn(tl_engine *e, tl_trial *t, char **err) {
   uv_process_t *p = tl_xcalloc(1, sizeof *p);
   p->data = t;
   int spawned = rc == 0;
+  /* uv_spawn's child inherits the loop thread's affinity: take the trial's for the call */
+  if (pinned && (sched_getaffinity(0, sizeof was, &was) != 0 ||
+                 sched_setaffinity(0, sizeof cs, &cs) != 0))
+    pinned = 0; /* refused after all: the trainer runs unpinned */
   if (spawned) rc = uv_spawn(e->loop, p, &o);
   if (pinned) sched_setaffinity(0, sizeof was, &was);
   free(argv);
