@@ -138,6 +138,10 @@ char *tl_strfmt(const char *fmt, ...) {
 }
 
 int tl_mkdirs(const char *path) {
+  /* the usual case, a new trial's directory under one that exists: one mkdir, not one per
+   * component */
+  if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+  if (errno != ENOENT) return -errno;
   char *p = tl_strdup(path);
   for (char *s = p + 1; *s; s++) {
     if (*s != '/') continue;
