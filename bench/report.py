@@ -73,6 +73,13 @@ def main():
         if "files_floor" in r:
             fw += "; with a trial's six files: %s x ideal, engine / it %s" % (
                 fmt(r["files_floor"]), fmt(r["ratio_files_floor"]))
+        if "fs" in r:
+            fw += "; on %s" % r["fs"]
+        if "shm" in r:
+            s = r["shm"]
+            fw += ("; all of it again on tmpfs (/dev/shm): **%s** x ideal, floors %s bare, %s with "
+                   "the files, engine / files floor %s") % (
+                fmt(s["figure"]), fmt(s["floor"]), fmt(s["files_floor"]), fmt(s["ratio_files_floor"]))
         p("| %s %s | %s | %s | %s (%s) | %s | %s | %s |" % (
             r["bench"], r["name"], fmt(r["figure"]), r.get("unit", ""), fmt(floor), fw,
             fmt(r.get("ratio")), r.get("target", ""), fmt(r.get("ok"))))
