@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TL_OUT_MAX (64u << 10) /* bytes kept before a write */
@@ -20,6 +22,99 @@ void tl_out_init(tl_out *o) {
   o->fd = -1;
   tl_buf_init(&o->buf);
   o->next = NULL, o->pprev = NULL;
+  o->bg = NULL;
+}
+
+/* ---- opens on the thread pool ---- */
+
+enum { BG_QUEUED, BG_RUNNING, BG_DONE, BG_TAKEN };
+
+typedef struct tl_out_bg {
+  uv_work_t work;
+  pthread_mutex_t mu;
+  pthread_cond_t done;
+  int state; /* under mu: the worker moves QUEUED -> RUNNING -> DONE; the loop QUEUED -> TAKEN */
+  int fd;
+  char *path;
+  tl_buf header;
+  tl_out *out; /* NULL once settled: the loop's side has the fd (or opened it itself) */
+} tl_out_bg;
+
+static int open_append(const char *path, const tl_buf *header) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  struct stat st;
+  if (fd >= 0 && header->len && fstat(fd, &st) == 0 && st.st_size == 0)
+    tl_write_all(fd, header->data, header->len);
+  return fd;
+}
+
+static void bg_work(uv_work_t *w) {
+  tl_out_bg *b = w->data;
+  pthread_mutex_lock(&b->mu);
+  int mine = b->state == BG_QUEUED;
+  if (mine) b->state = BG_RUNNING;
+  pthread_mutex_unlock(&b->mu);
+  if (!mine) return; /* the loop took it over before it started */
+  int fd = open_append(b->path, &b->header);
+  pthread_mutex_lock(&b->mu);
+  b->fd = fd;
+  b->state = BG_DONE;
+  pthread_cond_signal(&b->done);
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* On the loop: the fd goes to the tl_out, from the worker or from an open done here. */
+static void settle(tl_out *o) {
+  tl_out_bg *b = o->bg;
+  if (!b) return;
+  pthread_mutex_lock(&b->mu);
+  if (b->state == BG_QUEUED) b->state = BG_TAKEN;
+  while (b->state == BG_RUNNING) pthread_cond_wait(&b->done, &b->mu);
+  int taken = b->state == BG_TAKEN;
+  pthread_mutex_unlock(&b->mu);
+  o->fd = taken ? open_append(b->path, &b->header) : b->fd;
+  b->out = NULL;
+  o->bg = NULL;
+}
+
+static void bg_after(uv_work_t *w, int status) {
+  (void)status;
+  tl_out_bg *b = w->data;
+  if (b->out) settle(b->out); /* done: just hands the fd over */
+  pthread_mutex_destroy(&b->mu);
+  pthread_cond_destroy(&b->done);
+  free(b->path);
+  tl_buf_free(&b->header);
+  free(b);
+}
+
+void tl_out_open_bg(tl_out *o, uv_loop_t *loop, char *path, tl_buf *header) {
+  tl_out_close(o);
+  tl_out_bg *b = tl_xcalloc(1, sizeof *b);
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->done, NULL);
+  b->state = BG_QUEUED;
+  b->fd = -1;
+  b->path = path;
+  tl_buf_init(&b->header);
+  if (header) b->header = *header, tl_buf_init(header);
+  b->out = o;
+  b->work.data = b;
+  o->bg = b;
+  if (uv_queue_work(loop, &b->work, bg_work, bg_after) != 0) {
+    b->state = BG_TAKEN;
+    settle(o);
+    bg_after(&b->work, 0);
+  }
+}
+
+int tl_out_is_open(const tl_out *o) {
+  return o->fd >= 0 || o->bg != NULL;
+}
+
+int tl_out_fd(tl_out *o) {
+  settle(o);
+  return o->fd;
 }
 
 int tl_out_open(tl_out *o, const char *path) {
@@ -34,7 +129,7 @@ void tl_out_adopt(tl_out *o, int fd) {
 }
 
 void tl_out_add(tl_out *o, const char *data, size_t len) {
-  if (o->fd < 0) return;
+  if (!tl_out_is_open(o)) return;
   tl_buf_add(&o->buf, data, len);
   if (!o->pprev) {
     o->next = waiting;
@@ -48,6 +143,7 @@ void tl_out_add(tl_out *o, const char *data, size_t len) {
 int tl_out_flush(tl_out *o) {
   unlink_out(o);
   if (o->buf.len == 0) return 0;
+  settle(o);
   int rc = o->fd >= 0 ? tl_write_all(o->fd, o->buf.data, o->buf.len) : 0;
   o->buf.len = 0;
   if (o->buf.cap > 2 * TL_OUT_MAX) tl_buf_free(&o->buf); /* give back what a burst took */
@@ -60,6 +156,7 @@ void tl_out_discard(tl_out *o) {
 }
 
 void tl_out_close(tl_out *o) {
+  settle(o); /* even with nothing to write: the file exists once its trial has run */
   tl_out_flush(o);
   tl_buf_free(&o->buf);
   if (o->fd >= 0) close(o->fd);

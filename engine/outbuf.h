@@ -8,18 +8,33 @@
 #define TL_OUTBUF_H
 
 #include <stddef.h>
+#include <uv.h>
 
 #include "util.h"
+
+struct tl_out_bg;
 
 typedef struct tl_out {
   int fd;                          /* -1: closed (data added then is dropped) */
   tl_buf buf;                      /* bytes not yet written */
   struct tl_out *next, **pprev;    /* in the list of outputs with bytes waiting */
+  struct tl_out_bg *bg;            /* an open on the thread pool, not settled yet */
 } tl_out;
 
 void tl_out_init(tl_out *o);
 /* Opens path for appending (created 0644); 0 or -errno. */
 int tl_out_open(tl_out *o, const char *path);
+/* Opens path for appending on the loop's thread pool, so that creating the file (an inode:
+ * on a busy file system, milliseconds) keeps neither the loop nor a trainer waiting; header,
+ * when not NULL, is written first if the file is new. Lines added meanwhile wait in the
+ * buffer; whatever needs the file before the open is done (a flush, a close, tl_out_fd)
+ * takes it over: waits for it if it is running, does it on the spot if it has not started.
+ * Takes path (malloc'd) and the bytes of header (its buffer is left empty). */
+void tl_out_open_bg(tl_out *o, uv_loop_t *loop, char *path, tl_buf *header);
+/* Open, or being opened: lines added are kept. */
+int tl_out_is_open(const tl_out *o);
+/* The fd, once any open in the background is settled (-1: closed). */
+int tl_out_fd(tl_out *o);
 /* Takes an fd opened elsewhere (-1: stays closed); closing the tl_out closes it. */
 void tl_out_adopt(tl_out *o, int fd);
 void tl_out_add(tl_out *o, const char *data, size_t len);

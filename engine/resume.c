@@ -152,7 +152,7 @@ static void complete_events(tl_engine *e, tl_trial *t, replay_trial *rt, const c
   }
   while (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] < t->iterations) rt->tb_at++;
   if (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] == t->iterations) return;
-  if (t->out_tfevents.fd < 0) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
+  if (!tl_out_is_open(&t->out_tfevents)) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
   const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "timestamp");
   tl_buf rec;
   tl_buf_init(&rec);
@@ -185,7 +185,7 @@ static void complete_results(tl_engine *e, tl_trial *t, replay_files *rf, const 
     free(last);
   }
   if (t->iterations > *have) {
-    if (t->out_result.fd < 0) {
+    if (!tl_out_is_open(&t->out_result)) {
       if (!p) p = tl_strfmt("%s/result.jsonl", t->dir);
       tl_out_open(&t->out_result, p);
     }

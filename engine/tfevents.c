@@ -211,7 +211,7 @@ size_t tl_tfevents_header(tl_buf *b, double wall) {
   return seal(b, start, head, h);
 }
 
-int tl_tfevents_open(const char *dir) {
+char *tl_tfevents_path(const char *dir) {
   static long run_time;
   static char host[256];
   if (!run_time) {
@@ -220,7 +220,11 @@ int tl_tfevents_open(const char *dir) {
     for (char *c = host; *c; c++)
       if (*c == '/') *c = '_';
   }
-  char *p = tl_strfmt("%s/events.out.tfevents.%ld.%s", dir, run_time, host);
+  return tl_strfmt("%s/events.out.tfevents.%ld.%s", dir, run_time, host);
+}
+
+int tl_tfevents_open(const char *dir) {
+  char *p = tl_tfevents_path(dir);
   int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   free(p);
   struct stat st;

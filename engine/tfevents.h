@@ -33,6 +33,9 @@ size_t tl_tfevents_header(tl_buf *b, double wall);
  * trial per run, named by the run's first open, so pauses and restarts within a run add to
  * the same file and `tunelua resume` starts a new one beside it (TensorBoard reads every
  * file in the directory). A new file gets its file_version record. Returns an fd or -1. */
+/* The events file's path in dir (malloc'd): events.out.tfevents.<start>.<host>, one name per
+ * engine run. */
+char *tl_tfevents_path(const char *dir);
 int tl_tfevents_open(const char *dir);
 
 /* Reads back an events file after a crash: the first record whose framing or CRC does not

@@ -444,17 +444,9 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
     free(err);
     return 0;
   }
-  /* after the spawn: creating files (an inode each) is slow on a busy file system, and the
-   * trainer starts meanwhile; its first result cannot arrive before this turn ends */
-  char *p = trial_path(t, "result.jsonl");
-  tl_out_open(&t->out_result, p);
-  free(p);
-  p = trial_path(t, "progress.csv");
-  tl_out_open(&t->out_csv, p);
-  free(p);
-  if (e->tensorboard) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
   e->running++;
   t->run_started = t->last_report = tl_engine_now(e);
+  /* journaled at once: its time is the spawn's, not the log files' below */
   tl_buf *b = tl_journal_begin(&e->journal, "started", t->id);
   tl_buf_printf(b, ",\"pid\":%d", t->pid);
   tl_resources_journal(b, t);
@@ -463,6 +455,27 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
     tl_buf_add_num(b, e->vclock);
   }
   tl_journal_end(&e->journal);
+  /* after the spawn, and on the thread pool: creating files (an inode each) is slow on a
+   * busy file system, and neither the trainer's hello nor the other trials wait for it */
+  if (e->simulate) { /* no trainer to wait for; the thread pool would only add a hop */
+    char *p = trial_path(t, "result.jsonl");
+    tl_out_open(&t->out_result, p);
+    free(p);
+    p = trial_path(t, "progress.csv");
+    tl_out_open(&t->out_csv, p);
+    free(p);
+    if (e->tensorboard) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
+  } else {
+    tl_out_open_bg(&t->out_result, e->loop, trial_path(t, "result.jsonl"), NULL);
+    tl_out_open_bg(&t->out_csv, e->loop, trial_path(t, "progress.csv"), NULL);
+    if (e->tensorboard) {
+      tl_buf h;
+      tl_buf_init(&h);
+      tl_tfevents_header(&h, tl_wallclock());
+      tl_out_open_bg(&t->out_tfevents, e->loop, tl_tfevents_path(t->dir), &h);
+      tl_buf_free(&h);
+    }
+  }
   tl_trial_set_status(e, t, TL_RUNNING, NULL);
   return 0;
 }
@@ -604,7 +617,7 @@ static void csv_rewrite(tl_trial *t) {
   p = trial_path(t, "progress.csv");
   tl_out_discard(&t->out_csv); /* its rows are in the rewrite */
   tl_write_file_atomic(p, out.data, out.len);
-  if (t->out_csv.fd >= 0) tl_out_open(&t->out_csv, p); /* the new file */
+  if (tl_out_is_open(&t->out_csv)) tl_out_open(&t->out_csv, p); /* the new file */
   free(p);
   free(r.keys), free(r.vals), free(all);
   tl_buf_free(&out), tl_buf_free(&prefix);
@@ -634,9 +647,13 @@ static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
   int had_cols = t->ncsv_cols;
   tl_buf_reset(&prefix);
   tl_json_flatten(result, &prefix, collect, &r);
+  /* the file is empty when this is the trial's first result (its files follow the journal,
+   * which had none), which needs no fd: the file may still be being created */
+  int first = r.fresh && had_cols == 0 && t->out_csv.buf.len == 0 && tl_out_is_open(&t->out_csv);
   struct stat st;
-  if (r.fresh && had_cols == 0 && t->out_csv.fd >= 0 && t->out_csv.buf.len == 0 &&
-      fstat(t->out_csv.fd, &st) == 0 && st.st_size == 0) {
+  if (first && t->iterations != 1)
+    first = tl_out_fd(&t->out_csv) >= 0 && fstat(t->out_csv.fd, &st) == 0 && st.st_size == 0;
+  if (first) {
     /* the file's first row (the usual reason for new keys): header and row, no rewrite */
     csv_header(&row, t);
     csv_row(&row, t, &r);
@@ -654,7 +671,7 @@ static void write_csv(tl_engine *e, tl_trial *t, const cJSON *result) {
 /* events.out.tfevents: the result's scalars at step training_iteration, at its timestamp. */
 static void write_tfevents(tl_trial *t, const cJSON *result) {
   static tl_buf rec; /* reused across results: the loop is single-threaded */
-  if (t->out_tfevents.fd < 0) return;
+  if (!tl_out_is_open(&t->out_tfevents)) return;
   const cJSON *ts = cJSON_GetObjectItemCaseSensitive(result, "timestamp");
   tl_buf_reset(&rec);
   if (tl_tfevents_encode(&rec, result, t->iterations,

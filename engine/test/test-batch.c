@@ -189,3 +189,47 @@ TEST(trial_logs_are_written_when_flushed) {
   CHECK(file_size(p) == 16 + 70000);
   unlink(p), rmdir(dir), free(p);
 }
+
+/* A trial's logs opened on the thread pool: lines added before the open is done wait; a
+ * flush or close takes the open over (waits, or opens on the spot); a header goes only into
+ * a new file; the loop ends with every open settled and freed. */
+TEST(trial_logs_opened_in_the_background) {
+  char dir[] = "/tmp/tl-test-XXXXXX";
+  CHECK(mkdtemp(dir));
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char *p = tl_strfmt("%s/a.log", dir), *q = tl_strfmt("%s/b.log", dir);
+  tl_out a, b;
+  tl_out_init(&a), tl_out_init(&b);
+  tl_buf h;
+  tl_buf_init(&h);
+  tl_buf_adds(&h, "HDR\n");
+  tl_out_open_bg(&a, &loop, tl_strdup(p), &h);
+  CHECK(h.len == 0);         /* taken */
+  CHECK(tl_out_is_open(&a)); /* lines are kept from now on */
+  tl_out_add(&a, "one\n", 4);
+  tl_out_flush(&a); /* takes the open over: done by the worker, or here */
+  CHECK(a.bg == NULL && a.fd >= 0);
+  CHECK(file_size(p) == 8);
+  /* the worker's open hands its fd over in the loop */
+  tl_out_open_bg(&b, &loop, tl_strdup(q), NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(b.bg == NULL && b.fd >= 0);
+  tl_out_add(&b, "two\n", 4);
+  tl_out_close(&b);
+  CHECK(file_size(q) == 4);
+  /* reopened: the header is for new files only; a close before the open settles it */
+  tl_buf_adds(&h, "HDR\n");
+  tl_out_close(&a);
+  tl_out_open_bg(&a, &loop, tl_strdup(p), &h);
+  tl_out_add(&a, "three\n", 6);
+  tl_out_close(&a);
+  CHECK(file_size(p) == 14);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  char *all = tl_read_file(p, NULL);
+  CHECK_STR(all, "HDR\none\nthree\n");
+  free(all);
+  unlink(p), unlink(q), rmdir(dir), free(p), free(q);
+  tl_buf_free(&h);
+}
