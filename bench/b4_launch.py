@@ -14,6 +14,7 @@ import subprocess
 from common import build, cleanup, emit, journal, param, rnd, run_tunelua, workdir
 
 TRIALS = param("B4_TRIALS", 1000)
+ARGS = param("B4_ARGS", "")  # e.g. "--no-bind"
 TARGET = 1.3
 
 EXP = """
@@ -34,7 +35,7 @@ def main():
     reporter, floor = build()
     d = workdir("b4")
     try:
-        r = run_tunelua(d, EXP % (json.dumps(reporter), TRIALS))
+        r = run_tunelua(d, EXP % (json.dumps(reporter), TRIALS), ARGS.split())
         started, first = {}, {}
         for e in journal(r["dir"]):
             if e["ev"] == "started":
@@ -60,7 +61,7 @@ def main():
           "server_floor_ms": rnd(fl["server"]["mean_first_report_ms"]),
           "ratio_server_floor": rnd(mean_ms / fl["server"]["mean_first_report_ms"]),
           "engine_wall_s": rnd(r["wall"]), "trials_per_s": rnd(TRIALS / r["wall"]),
-          "params": {"trials": TRIALS}})
+          "params": {"trials": TRIALS, "args": ARGS}})
 
 
 if __name__ == "__main__":
