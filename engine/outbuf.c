@@ -28,16 +28,20 @@ void tl_out_init(tl_out *o) {
 /* ---- opens on the thread pool ---- */
 
 enum { BG_QUEUED, BG_RUNNING, BG_DONE, BG_TAKEN };
+#define BG_MAX 4
 
 typedef struct tl_out_bg {
   uv_work_t work;
   pthread_mutex_t mu;
   pthread_cond_t done;
   int state; /* under mu: the worker moves QUEUED -> RUNNING -> DONE; the loop QUEUED -> TAKEN */
-  int fd;
-  char *path;
-  tl_buf header;
-  tl_out *out; /* NULL once settled: the loop's side has the fd (or opened it itself) */
+  int n;
+  struct {
+    tl_out *out; /* NULL once settled: the tl_out has the fd (or opened the file itself) */
+    char *path;
+    tl_buf header;
+    int fd;
+  } f[BG_MAX];
 } tl_out_bg;
 
 static int open_append(const char *path, const tl_buf *header) {
@@ -55,15 +59,15 @@ static void bg_work(uv_work_t *w) {
   if (mine) b->state = BG_RUNNING;
   pthread_mutex_unlock(&b->mu);
   if (!mine) return; /* the loop took it over before it started */
-  int fd = open_append(b->path, &b->header);
+  for (int i = 0; i < b->n; i++) b->f[i].fd = open_append(b->f[i].path, &b->f[i].header);
   pthread_mutex_lock(&b->mu);
-  b->fd = fd;
   b->state = BG_DONE;
   pthread_cond_signal(&b->done);
   pthread_mutex_unlock(&b->mu);
 }
 
-/* On the loop: the fd goes to the tl_out, from the worker or from an open done here. */
+/* On the loop: o gets its fd, from the worker (waited for if it is running) or, when the
+ * worker has not begun, from opens done here (for every file of the batch at once). */
 static void settle(tl_out *o) {
   tl_out_bg *b = o->bg;
   if (!b) return;
@@ -72,38 +76,47 @@ static void settle(tl_out *o) {
   while (b->state == BG_RUNNING) pthread_cond_wait(&b->done, &b->mu);
   int taken = b->state == BG_TAKEN;
   pthread_mutex_unlock(&b->mu);
-  o->fd = taken ? open_append(b->path, &b->header) : b->fd;
-  b->out = NULL;
-  o->bg = NULL;
+  for (int i = 0; i < b->n; i++) {
+    tl_out *x = b->f[i].out;
+    if (!x || (!taken && x != o)) continue;
+    x->fd = taken ? open_append(b->f[i].path, &b->f[i].header) : b->f[i].fd;
+    x->bg = NULL;
+    b->f[i].out = NULL;
+  }
 }
 
 static void bg_after(uv_work_t *w, int status) {
   (void)status;
   tl_out_bg *b = w->data;
-  if (b->out) settle(b->out); /* done: just hands the fd over */
+  for (int i = 0; i < b->n; i++)
+    if (b->f[i].out) settle(b->f[i].out); /* done: hands the fd over */
+  for (int i = 0; i < b->n; i++) {
+    free(b->f[i].path);
+    tl_buf_free(&b->f[i].header);
+  }
   pthread_mutex_destroy(&b->mu);
   pthread_cond_destroy(&b->done);
-  free(b->path);
-  tl_buf_free(&b->header);
   free(b);
 }
 
-void tl_out_open_bg(tl_out *o, uv_loop_t *loop, char *path, tl_buf *header) {
-  tl_out_close(o);
+void tl_out_open_bg(uv_loop_t *loop, int n, tl_out **outs, char **paths, tl_buf *headers) {
   tl_out_bg *b = tl_xcalloc(1, sizeof *b);
   pthread_mutex_init(&b->mu, NULL);
   pthread_cond_init(&b->done, NULL);
   b->state = BG_QUEUED;
-  b->fd = -1;
-  b->path = path;
-  tl_buf_init(&b->header);
-  if (header) b->header = *header, tl_buf_init(header);
-  b->out = o;
+  b->n = n < BG_MAX ? n : BG_MAX;
+  for (int i = 0; i < b->n; i++) {
+    tl_out_close(outs[i]);
+    b->f[i].out = outs[i];
+    b->f[i].path = paths[i];
+    b->f[i].fd = -1;
+    tl_buf_init(&b->f[i].header);
+    if (headers) b->f[i].header = headers[i], tl_buf_init(&headers[i]);
+    outs[i]->bg = b;
+  }
   b->work.data = b;
-  o->bg = b;
   if (uv_queue_work(loop, &b->work, bg_work, bg_after) != 0) {
-    b->state = BG_TAKEN;
-    settle(o);
+    if (b->n) settle(outs[0]); /* opens them all here */
     bg_after(&b->work, 0);
   }
 }

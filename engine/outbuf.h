@@ -24,13 +24,14 @@ typedef struct tl_out {
 void tl_out_init(tl_out *o);
 /* Opens path for appending (created 0644); 0 or -errno. */
 int tl_out_open(tl_out *o, const char *path);
-/* Opens path for appending on the loop's thread pool, so that creating the file (an inode:
- * on a busy file system, milliseconds) keeps neither the loop nor a trainer waiting; header,
- * when not NULL, is written first if the file is new. Lines added meanwhile wait in the
- * buffer; whatever needs the file before the open is done (a flush, a close, tl_out_fd)
- * takes it over: waits for it if it is running, does it on the spot if it has not started.
- * Takes path (malloc'd) and the bytes of header (its buffer is left empty). */
-void tl_out_open_bg(tl_out *o, uv_loop_t *loop, char *path, tl_buf *header);
+/* Opens n files (at most 4) for appending with one job on the loop's thread pool, so that
+ * creating them (an inode each: on a busy file system, milliseconds) keeps neither the loop
+ * nor a trainer waiting: outs[i] gets paths[i] (malloc'd; taken), and headers[i] (when
+ * headers is not NULL; its bytes are taken, the buffer left empty) is written first if the
+ * file is new. Lines added meanwhile wait in the buffer; whatever needs a file before the job
+ * is done (a flush, a close, tl_out_fd) waits for it if it is running, or, if it has not
+ * begun, opens the batch's files on the spot. */
+void tl_out_open_bg(uv_loop_t *loop, int n, tl_out **outs, char **paths, tl_buf *headers);
 /* Open, or being opened: lines added are kept. */
 int tl_out_is_open(const tl_out *o);
 /* The fd, once any open in the background is settled (-1: closed). */

@@ -466,15 +466,16 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
     free(p);
     if (e->tensorboard) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
   } else {
-    tl_out_open_bg(&t->out_result, e->loop, trial_path(t, "result.jsonl"), NULL);
-    tl_out_open_bg(&t->out_csv, e->loop, trial_path(t, "progress.csv"), NULL);
+    tl_out *outs[3] = {&t->out_result, &t->out_csv, &t->out_tfevents};
+    char *paths[3] = {trial_path(t, "result.jsonl"), trial_path(t, "progress.csv"), NULL};
+    tl_buf heads[3];
+    for (int i = 0; i < 3; i++) tl_buf_init(&heads[i]);
     if (e->tensorboard) {
-      tl_buf h;
-      tl_buf_init(&h);
-      tl_tfevents_header(&h, tl_wallclock());
-      tl_out_open_bg(&t->out_tfevents, e->loop, tl_tfevents_path(t->dir), &h);
-      tl_buf_free(&h);
+      paths[2] = tl_tfevents_path(t->dir);
+      tl_tfevents_header(&heads[2], tl_wallclock());
     }
+    tl_out_open_bg(e->loop, e->tensorboard ? 3 : 2, outs, paths, heads);
+    for (int i = 0; i < 3; i++) tl_buf_free(&heads[i]);
   }
   tl_trial_set_status(e, t, TL_RUNNING, NULL);
   return 0;

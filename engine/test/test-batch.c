@@ -204,7 +204,9 @@ TEST(trial_logs_opened_in_the_background) {
   tl_buf h;
   tl_buf_init(&h);
   tl_buf_adds(&h, "HDR\n");
-  tl_out_open_bg(&a, &loop, tl_strdup(p), &h);
+  tl_out *pa = &a, *pb = &b;
+  char *path = tl_strdup(p);
+  tl_out_open_bg(&loop, 1, &pa, &path, &h);
   CHECK(h.len == 0);         /* taken */
   CHECK(tl_out_is_open(&a)); /* lines are kept from now on */
   tl_out_add(&a, "one\n", 4);
@@ -212,7 +214,8 @@ TEST(trial_logs_opened_in_the_background) {
   CHECK(a.bg == NULL && a.fd >= 0);
   CHECK(file_size(p) == 8);
   /* the worker's open hands its fd over in the loop */
-  tl_out_open_bg(&b, &loop, tl_strdup(q), NULL);
+  path = tl_strdup(q);
+  tl_out_open_bg(&loop, 1, &pb, &path, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(b.bg == NULL && b.fd >= 0);
   tl_out_add(&b, "two\n", 4);
@@ -221,15 +224,32 @@ TEST(trial_logs_opened_in_the_background) {
   /* reopened: the header is for new files only; a close before the open settles it */
   tl_buf_adds(&h, "HDR\n");
   tl_out_close(&a);
-  tl_out_open_bg(&a, &loop, tl_strdup(p), &h);
+  path = tl_strdup(p);
+  tl_out_open_bg(&loop, 1, &pa, &path, &h);
   tl_out_add(&a, "three\n", 6);
   tl_out_close(&a);
   CHECK(file_size(p) == 14);
   uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(uv_loop_close(&loop) == 0);
   char *all = tl_read_file(p, NULL);
   CHECK_STR(all, "HDR\none\nthree\n");
   free(all);
+  /* a batch: closing one settles it; the others get their fds when the job is done */
+  tl_out c[3];
+  tl_out *pc[3] = {&c[0], &c[1], &c[2]};
+  char *paths[3];
+  for (int i = 0; i < 3; i++) tl_out_init(&c[i]), paths[i] = tl_strfmt("%s/c%d.log", dir, i);
+  tl_out_open_bg(&loop, 3, pc, paths, NULL);
+  tl_out_add(&c[1], "x\n", 2);
+  tl_out_close(&c[1]);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(c[0].bg == NULL && c[0].fd >= 0 && c[2].bg == NULL && c[2].fd >= 0);
+  for (int i = 0; i < 3; i++) {
+    char *f = tl_strfmt("%s/c%d.log", dir, i);
+    CHECK(file_size(f) == (i == 1 ? 2 : 0));
+    tl_out_close(&c[i]);
+    unlink(f), free(f);
+  }
+  CHECK(uv_loop_close(&loop) == 0);
   unlink(p), unlink(q), rmdir(dir), free(p), free(q);
   tl_buf_free(&h);
 }
