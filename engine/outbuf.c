@@ -9,20 +9,34 @@
 
 #define TL_OUT_MAX (64u << 10) /* bytes kept before a write */
 
-static tl_out *waiting; /* outputs with bytes to write (the loop is single-threaded) */
+/* Outputs with bytes to write (the loop is single-threaded); each knows its place, so that
+ * leaving the list is a swap with the last. Two ints instead of two list pointers in every
+ * tl_out: a trial has three, and a finished trial keeps them (B6, bytes per trial). */
+static tl_out **waiting;
+static int nwaiting, capwaiting;
 
 static void unlink_out(tl_out *o) {
-  if (!o->pprev) return;
-  *o->pprev = o->next;
-  if (o->next) o->next->pprev = o->pprev;
-  o->next = NULL, o->pprev = NULL;
+  if (!o->queued) return;
+  int i = o->queued - 1;
+  waiting[i] = waiting[--nwaiting];
+  waiting[i]->queued = i + 1;
+  o->queued = 0;
+}
+
+static void queue_out(tl_out *o) {
+  if (o->queued) return;
+  if (nwaiting == capwaiting) {
+    capwaiting = capwaiting ? 2 * capwaiting : 64;
+    waiting = tl_xrealloc(waiting, (size_t)capwaiting * sizeof *waiting);
+  }
+  waiting[nwaiting++] = o;
+  o->queued = nwaiting;
 }
 
 void tl_out_init(tl_out *o) {
   o->fd = -1;
+  o->queued = 0;
   tl_buf_init(&o->buf);
-  o->next = NULL, o->pprev = NULL;
-  o->bg = NULL;
 }
 
 /* ---- opens on the thread pool ---- */
@@ -32,6 +46,7 @@ enum { BG_QUEUED, BG_RUNNING, BG_DONE, BG_TAKEN };
 
 typedef struct tl_out_bg {
   uv_work_t work;
+  struct tl_out_bg *next; /* in the list of jobs not yet finished (the loop's side) */
   pthread_mutex_t mu;
   pthread_cond_t done;
   int state; /* under mu: the worker moves QUEUED -> RUNNING -> DONE; the loop QUEUED -> TAKEN */
@@ -66,11 +81,23 @@ static void bg_work(uv_work_t *w) {
   pthread_mutex_unlock(&b->mu);
 }
 
+static tl_out_bg *jobs; /* the loop's list of jobs whose bg_after has not run */
+
 /* On the loop: o gets its fd, from the worker (waited for if it is running) or, when the
  * worker has not begun, from opens done here (for every file of the batch at once). */
 static void settle(tl_out *o) {
-  tl_out_bg *b = o->bg;
-  if (!b) return;
+  if (o->fd != TL_OUT_PENDING) return;
+  tl_out_bg *b;
+  int k = -1;
+  for (b = jobs; b; b = b->next) {
+    for (int i = 0; i < b->n && k < 0; i++)
+      if (b->f[i].out == o) k = i;
+    if (k >= 0) break;
+  }
+  if (!b) { /* cannot happen: every pending tl_out is in a job */
+    o->fd = -1;
+    return;
+  }
   pthread_mutex_lock(&b->mu);
   if (b->state == BG_QUEUED) b->state = BG_TAKEN;
   while (b->state == BG_RUNNING) pthread_cond_wait(&b->done, &b->mu);
@@ -78,9 +105,8 @@ static void settle(tl_out *o) {
   pthread_mutex_unlock(&b->mu);
   for (int i = 0; i < b->n; i++) {
     tl_out *x = b->f[i].out;
-    if (!x || (!taken && x != o)) continue;
+    if (!x || (!taken && i != k)) continue;
     x->fd = taken ? open_append(b->f[i].path, &b->f[i].header) : b->f[i].fd;
-    x->bg = NULL;
     b->f[i].out = NULL;
   }
 }
@@ -90,6 +116,11 @@ static void bg_after(uv_work_t *w, int status) {
   tl_out_bg *b = w->data;
   for (int i = 0; i < b->n; i++)
     if (b->f[i].out) settle(b->f[i].out); /* done: hands the fd over */
+  for (tl_out_bg **p = &jobs; *p; p = &(*p)->next)
+    if (*p == b) {
+      *p = b->next;
+      break;
+    }
   for (int i = 0; i < b->n; i++) {
     free(b->f[i].path);
     tl_buf_free(&b->f[i].header);
@@ -112,8 +143,10 @@ void tl_out_open_bg(uv_loop_t *loop, int n, tl_out **outs, char **paths, tl_buf 
     b->f[i].fd = -1;
     tl_buf_init(&b->f[i].header);
     if (headers) b->f[i].header = headers[i], tl_buf_init(&headers[i]);
-    outs[i]->bg = b;
+    outs[i]->fd = TL_OUT_PENDING;
   }
+  b->next = jobs;
+  jobs = b;
   b->work.data = b;
   if (uv_queue_work(loop, &b->work, bg_work, bg_after) != 0) {
     if (b->n) settle(outs[0]); /* opens them all here */
@@ -122,7 +155,7 @@ void tl_out_open_bg(uv_loop_t *loop, int n, tl_out **outs, char **paths, tl_buf 
 }
 
 int tl_out_is_open(const tl_out *o) {
-  return o->fd >= 0 || o->bg != NULL;
+  return o->fd >= 0 || o->fd == TL_OUT_PENDING;
 }
 
 int tl_out_fd(tl_out *o) {
@@ -144,12 +177,7 @@ void tl_out_adopt(tl_out *o, int fd) {
 void tl_out_add(tl_out *o, const char *data, size_t len) {
   if (!tl_out_is_open(o)) return;
   tl_buf_add(&o->buf, data, len);
-  if (!o->pprev) {
-    o->next = waiting;
-    if (waiting) waiting->pprev = &o->next;
-    waiting = o;
-    o->pprev = &waiting;
-  }
+  queue_out(o);
   if (o->buf.len >= TL_OUT_MAX) tl_out_flush(o);
 }
 
@@ -177,5 +205,5 @@ void tl_out_close(tl_out *o) {
 }
 
 void tl_out_flush_all(void) {
-  while (waiting) tl_out_flush(waiting);
+  while (nwaiting) tl_out_flush(waiting[nwaiting - 1]);
 }

@@ -12,13 +12,13 @@
 
 #include "util.h"
 
-struct tl_out_bg;
+/* fd: TL_OUT_PENDING while a thread-pool job opens the file (tl_out_open_bg) */
+#define TL_OUT_PENDING (-2)
 
 typedef struct tl_out {
-  int fd;                          /* -1: closed (data added then is dropped) */
-  tl_buf buf;                      /* bytes not yet written */
-  struct tl_out *next, **pprev;    /* in the list of outputs with bytes waiting */
-  struct tl_out_bg *bg;            /* an open on the thread pool, not settled yet */
+  int fd;     /* -1: closed (data added then is dropped); TL_OUT_PENDING: being opened */
+  int queued; /* 1 + its index in the list of outputs with bytes waiting; 0: not there */
+  tl_buf buf; /* bytes not yet written */
 } tl_out;
 
 void tl_out_init(tl_out *o);
