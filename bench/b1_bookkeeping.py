@@ -19,7 +19,7 @@ import os
 import subprocess
 import tempfile
 
-from common import build, cleanup, emit, journal, param, rnd, run_tunelua
+from common import build, cleanup, emit, fs_of, journal, param, rnd, run_tunelua
 
 TRIALS = param("B1_TRIALS", 1000)
 SLEEP_S = param("B1_SLEEP_S", 0.1)
@@ -67,21 +67,6 @@ def phases(run_dir):
                       "started_to_result_ms": ms([res[k] - started[k] for k in res if k in started]),
                       "result_to_end_ms": ms([end[k] - res[k] for k in end if k in res]),
                       "end_to_next_start_ms": ms(gaps)}
-
-
-def fs_of(path):
-    """The file system under path: its type, and for ext4 whether it has a journal."""
-    st = os.stat(path)
-    kind = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True,
-                          text=True).stdout.strip()
-    try:
-        dev = os.path.basename(os.path.realpath("/sys/dev/block/%d:%d" % (
-            os.major(st.st_dev), os.minor(st.st_dev))))
-        with open("/sys/fs/ext4/%s/journal_task" % dev) as f:
-            kind = "ext4, " + ("no journal" if "none" in f.read() else "journaled")
-    except OSError:
-        pass
-    return kind
 
 
 def measure(root=None):

@@ -50,6 +50,21 @@ def build():
     return os.path.join(BUILD, "bench-reporter"), os.path.join(BUILD, "bench-floor-spawn")
 
 
+def fs_of(path):
+    """The file system under path: its type, and for ext4 whether it has a journal."""
+    st = os.stat(path)
+    kind = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True,
+                          text=True).stdout.strip()
+    try:
+        dev = os.path.basename(os.path.realpath("/sys/dev/block/%d:%d" % (
+            os.major(st.st_dev), os.minor(st.st_dev))))
+        with open("/sys/fs/ext4/%s/journal_task" % dev) as f:
+            kind = "ext4, " + ("no journal" if "none" in f.read() else "journaled")
+    except OSError:
+        pass
+    return kind
+
+
 def workdir(tag):
     d = tempfile.mkdtemp(prefix="tunelua-bench-%s-" % tag)
     return d

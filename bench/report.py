@@ -75,11 +75,15 @@ def main():
                 fmt(r["files_floor"]), fmt(r["ratio_files_floor"]))
         if "fs" in r:
             fw += "; on %s" % r["fs"]
-        if "shm" in r:
+        if "shm" in r and r["bench"] == "B1":
             s = r["shm"]
             fw += ("; all of it again on tmpfs (/dev/shm): **%s** x ideal, floors %s bare, %s with "
                    "the files, engine / files floor %s") % (
                 fmt(s["figure"]), fmt(s["floor"]), fmt(s["files_floor"]), fmt(s["ratio_files_floor"]))
+        if "shm" in r and r["bench"] == "B4":
+            s = r["shm"]
+            fw += "; the engine again on tmpfs (/dev/shm): **%s** ms (median %s), ratio %s" % (
+                fmt(s["mean_ms"]), fmt(s["median_ms"]), fmt(s["ratio"]))
         p("| %s %s | %s | %s | %s (%s) | %s | %s | %s |" % (
             r["bench"], r["name"], fmt(r["figure"]), r.get("unit", ""), fmt(floor), fw,
             fmt(r.get("ratio")), r.get("target", ""), fmt(r.get("ok"))))
