@@ -51,11 +51,12 @@ typedef struct {
   const char *cwd;
   const int *fds;
   const cpu_set_t *cpus;
-  volatile int err; /* the child's errno when a step failed (the parent reads it after) */
+  int report; /* write end of a close-on-exec pipe: the child's errno when a step failed */
 } spawn_req;
 
 /* The child, on the spawn stack, until its execve: only system calls, no allocation, no
- * return (an error leaves its errno in the request and _exits). Not instrumented: ASan's
+ * return (an error writes its errno to the report pipe and _exits; the pipe, not the shared
+ * memory, because a tool such as valgrind runs this child as a fork). Not instrumented: ASan's
  * bookkeeping knows nothing of this stack. */
 #if defined(__SANITIZE_ADDRESS__)
 #define TL_NO_ASAN __attribute__((no_sanitize("address")))
@@ -85,8 +86,10 @@ TL_NO_ASAN static int spawn_child(void *arg) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   execve(r->file, r->argv, r->env);
-fail:
-  r->err = errno ? errno : EINVAL;
+fail:;
+  int e = errno ? errno : EINVAL;
+  while (write(r->report, &e, sizeof e) < 0 && errno == EINTR) {
+  }
   _exit(127);
 }
 
@@ -103,7 +106,14 @@ int tl_spawn(uv_loop_t *loop, const char *file, char **argv, char **env, const c
     sigchld_open = 1;
   }
   if (!stack) stack = tl_xmalloc(SPAWN_STACK);
-  spawn_req r = {file, argv, env, cwd, fds, cpus, 0};
+  int rp[2];
+  if (pipe2(rp, O_CLOEXEC) != 0) return -errno;
+  if (rp[1] < 3) { /* stdio the engine was started without: keep it clear of the dup2s */
+    int w = fcntl(rp[1], F_DUPFD_CLOEXEC, 3);
+    close(rp[1]);
+    rp[1] = w;
+  }
+  spawn_req r = {file, argv, env, cwd, fds, cpus, rp[1]};
   /* no handler of the engine's may run in the child (it would run on the engine's memory
    * with the child's pid): everything is blocked until the child has reset them */
   sigset_t all, was;
@@ -112,12 +122,21 @@ int tl_spawn(uv_loop_t *loop, const char *file, char **argv, char **env, const c
   pid_t p = clone(spawn_child, stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &r);
   int cerr = errno;
   pthread_sigmask(SIG_SETMASK, &was, NULL);
-  if (p < 0) return -cerr;
-  if (r.err) { /* it did not exec: reap it here, it never was a trial's process */
+  if (rp[1] >= 0) close(rp[1]);
+  if (p < 0) {
+    close(rp[0]);
+    return -cerr;
+  }
+  int childerr = 0; /* end of file: the exec happened */
+  ssize_t n;
+  while ((n = read(rp[0], &childerr, sizeof childerr)) < 0 && errno == EINTR) {
+  }
+  close(rp[0]);
+  if (n == (ssize_t)sizeof childerr && childerr) { /* no exec: reaped here, never a trial's */
     int st;
     while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
     }
-    return -r.err;
+    return -childerr;
   }
   if (nchildren == capchildren) {
     capchildren = capchildren ? capchildren * 2 : 16;
