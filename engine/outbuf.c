@@ -148,7 +148,7 @@ void tl_out_open_bg(uv_loop_t *loop, int n, tl_out **outs, char **paths, tl_buf 
   b->next = jobs;
   jobs = b;
   b->work.data = b;
-  if (uv_queue_work(loop, &b->work, bg_work, bg_after) != 0) {
+  if (!loop || uv_queue_work(loop, &b->work, bg_work, bg_after) != 0) {
     if (b->n) settle(outs[0]); /* opens them all here */
     bg_after(&b->work, 0);
   }

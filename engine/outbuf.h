@@ -30,7 +30,7 @@ int tl_out_open(tl_out *o, const char *path);
  * headers is not NULL; its bytes are taken, the buffer left empty) is written first if the
  * file is new. Lines added meanwhile wait in the buffer; whatever needs a file before the job
  * is done (a flush, a close, tl_out_fd) waits for it if it is running, or, if it has not
- * begun, opens the batch's files on the spot. */
+ * begun, opens the batch's files on the spot. loop NULL: they are opened here and now. */
 void tl_out_open_bg(uv_loop_t *loop, int n, tl_out **outs, char **paths, tl_buf *headers);
 /* Open, or being opened: lines added are kept. */
 int tl_out_is_open(const tl_out *o);

@@ -152,7 +152,15 @@ static void complete_events(tl_engine *e, tl_trial *t, replay_trial *rt, const c
   }
   while (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] < t->iterations) rt->tb_at++;
   if (rt->tb_at < rt->tb_n && rt->tb_steps[rt->tb_at] == t->iterations) return;
-  if (!tl_out_is_open(&t->out_tfevents)) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
+  if (!tl_out_is_open(&t->out_tfevents)) {
+    tl_out *o = &t->out_tfevents;
+    char *path = tl_tfevents_path(t->dir);
+    tl_buf head;
+    tl_buf_init(&head);
+    tl_tfevents_header(&head, tl_wallclock());
+    tl_out_open_bg(NULL, 1, &o, &path, &head);
+    tl_buf_free(&head);
+  }
   const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "timestamp");
   tl_buf rec;
   tl_buf_init(&rec);

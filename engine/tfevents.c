@@ -223,21 +223,6 @@ char *tl_tfevents_path(const char *dir) {
   return tl_strfmt("%s/events.out.tfevents.%ld.%s", dir, run_time, host);
 }
 
-int tl_tfevents_open(const char *dir) {
-  char *p = tl_tfevents_path(dir);
-  int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  free(p);
-  struct stat st;
-  if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 0) {
-    tl_buf b;
-    tl_buf_init(&b);
-    tl_tfevents_header(&b, tl_wallclock());
-    tl_write_all(fd, b.data, b.len);
-    tl_buf_free(&b);
-  }
-  return fd;
-}
-
 /* ---- reading back (tl_tfevents_repair) ---- */
 
 static uint64_t get_le(const uint8_t *p, int n) {

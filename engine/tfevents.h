@@ -29,14 +29,12 @@ size_t tl_tfevents_encode(tl_buf *b, const struct cJSON *result, long step, doub
 /* Appends the record every event file starts with: file_version "brain.Event:2". */
 size_t tl_tfevents_header(tl_buf *b, double wall);
 
-/* Opens (appending) the events file of a trial directory for this engine run: one file per
- * trial per run, named by the run's first open, so pauses and restarts within a run add to
- * the same file and `tunelua resume` starts a new one beside it (TensorBoard reads every
- * file in the directory). A new file gets its file_version record. Returns an fd or -1. */
-/* The events file's path in dir (malloc'd): events.out.tfevents.<start>.<host>, one name per
- * engine run. */
+/* The events file of a trial directory for this engine run (malloc'd):
+ * events.out.tfevents.<start>.<host>, one file per trial per run, named by the run's first
+ * call, so pauses and restarts within a run add to the same file and `tunelua resume` starts
+ * a new one beside it (TensorBoard reads every file in the directory). Its opener writes
+ * tl_tfevents_header into it when it is new (outbuf.h, tl_out_open_bg). */
 char *tl_tfevents_path(const char *dir);
-int tl_tfevents_open(const char *dir);
 
 /* Reads back an events file after a crash: the first record whose framing or CRC does not
  * check out, and all after it, are cut off (a torn write); when max_step >= 0, the scalar

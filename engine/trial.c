@@ -457,26 +457,17 @@ int tl_trial_start(tl_engine *e, tl_trial *t) {
   tl_journal_end(&e->journal);
   /* after the spawn, and on the thread pool: creating files (an inode each) is slow on a
    * busy file system, and neither the trainer's hello nor the other trials wait for it */
-  if (e->simulate) { /* no trainer to wait for; the thread pool would only add a hop */
-    char *p = trial_path(t, "result.jsonl");
-    tl_out_open(&t->out_result, p);
-    free(p);
-    p = trial_path(t, "progress.csv");
-    tl_out_open(&t->out_csv, p);
-    free(p);
-    if (e->tensorboard) tl_out_adopt(&t->out_tfevents, tl_tfevents_open(t->dir));
-  } else {
-    tl_out *outs[3] = {&t->out_result, &t->out_csv, &t->out_tfevents};
-    char *paths[3] = {trial_path(t, "result.jsonl"), trial_path(t, "progress.csv"), NULL};
-    tl_buf heads[3];
-    for (int i = 0; i < 3; i++) tl_buf_init(&heads[i]);
-    if (e->tensorboard) {
-      paths[2] = tl_tfevents_path(t->dir);
-      tl_tfevents_header(&heads[2], tl_wallclock());
-    }
-    tl_out_open_bg(e->loop, e->tensorboard ? 3 : 2, outs, paths, heads);
-    for (int i = 0; i < 3; i++) tl_buf_free(&heads[i]);
+  tl_out *outs[3] = {&t->out_result, &t->out_csv, &t->out_tfevents};
+  char *paths[3] = {trial_path(t, "result.jsonl"), trial_path(t, "progress.csv"), NULL};
+  tl_buf heads[3];
+  for (int i = 0; i < 3; i++) tl_buf_init(&heads[i]);
+  if (e->tensorboard) {
+    paths[2] = tl_tfevents_path(t->dir);
+    tl_tfevents_header(&heads[2], tl_wallclock());
   }
+  /* the simulator has no trainer to wait for: the thread pool would only add a hop */
+  tl_out_open_bg(e->simulate ? NULL : e->loop, e->tensorboard ? 3 : 2, outs, paths, heads);
+  for (int i = 0; i < 3; i++) tl_buf_free(&heads[i]);
   tl_trial_set_status(e, t, TL_RUNNING, NULL);
   return 0;
 }
