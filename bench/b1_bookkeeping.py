@@ -15,11 +15,10 @@ system: on ext4 without a journal (this benchmark's VM), ext4 scans past every i
 in the last minute before it reuses one (fs/ext4/ialloc.c, recently_deleted), and each run
 of a benchmark frees thousands."""
 import json
-import os
 import subprocess
 import tempfile
 
-from common import build, cleanup, emit, fs_of, journal, param, rnd, run_tunelua
+from common import build, cleanup, emit, fs_of, journal, param, rnd, run_tunelua, shm_dir
 
 TRIALS = param("B1_TRIALS", 1000)
 SLEEP_S = param("B1_SLEEP_S", 0.1)
@@ -104,8 +103,8 @@ def main():
     rec = {"bench": "B1", "name": "bookkeeping", "unit": "wall/ideal"}
     rec.update(measure())
     rec.update({"target": "<= %g x ideal" % TARGET, "ok": rec["figure"] <= TARGET})
-    if SHM and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        rec["shm"] = measure("/dev/shm")
+    if SHM and shm_dir():
+        rec["shm"] = measure(shm_dir())
     rec["params"] = {"trials": TRIALS, "sleep_s": SLEEP_S, "concurrent": CONCURRENT,
                      "args": EXTRA_ARGS, "shm": SHM}
     emit(rec)

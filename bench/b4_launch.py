@@ -12,12 +12,11 @@ The engine's run is measured with its work directory where tempfile puts it (TMP
 are created while its trainer starts, and on a slow file system that costs the trainer
 CPU and the engine waits (see B1)."""
 import json
-import os
 import statistics
 import subprocess
 import tempfile
 
-from common import build, cleanup, emit, fs_of, journal, param, rnd, run_tunelua
+from common import build, cleanup, emit, fs_of, journal, param, rnd, run_tunelua, shm_dir
 
 TRIALS = param("B4_TRIALS", 1000)
 ARGS = param("B4_ARGS", "")  # e.g. "--no-bind"
@@ -76,8 +75,8 @@ def main():
            "server_floor_ms": rnd(fl["server"]["mean_first_report_ms"]),
            "ratio_server_floor": rnd(m["mean_ms"] / fl["server"]["mean_first_report_ms"]),
            "engine_wall_s": m["engine_wall_s"], "trials_per_s": m["trials_per_s"]}
-    if SHM and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
-        s = engine(reporter, "/dev/shm")
+    if SHM and shm_dir():
+        s = engine(reporter, shm_dir())
         s["ratio"] = rnd(s["mean_ms"] / bare)
         rec["shm"] = s
     rec["params"] = {"trials": TRIALS, "args": ARGS, "shm": SHM}

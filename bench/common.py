@@ -65,6 +65,11 @@ def fs_of(path):
     return kind
 
 
+def shm_dir():
+    """/dev/shm when it is there to write in (tmpfs: a file system without history), else None."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
 def workdir(tag):
     d = tempfile.mkdtemp(prefix="tunelua-bench-%s-" % tag)
     return d
