@@ -102,6 +102,8 @@ typedef struct tl_options {
   const char *name;      /* resume: the name the experiment started with (its journal) */
 } tl_options;
 
+#define TL_SPARES 16
+
 typedef struct tl_engine {
   uv_loop_t *loop;
   struct tl_script *script;
@@ -160,6 +162,10 @@ typedef struct tl_engine {
   uv_timer_t tick;      /* console redraw, summary flush */
   uv_idle_t kick;       /* runs a scheduling pass once the current callbacks are done */
   int kick_active, kick_ready;
+  /* trial directories made ahead on the thread pool (trial.c): as many as trials have run
+   * at once, at most TL_SPARES */
+  struct tl_spare *spares[TL_SPARES];
+  int spares_want;
   struct tl_console *console;
   long results;         /* results seen in this run */
   int own_resume;       /* opt.resume was made absolute here (owned) */

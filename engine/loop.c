@@ -77,6 +77,7 @@ static void finish(tl_engine *e) {
   tl_out_flush_all();
   tl_summary_write(e, status);
   tl_console_finish(e, status);
+  tl_trial_spare_drop(e);
   uv_close((uv_handle_t *)&e->server, on_handle_closed);
   uv_close((uv_handle_t *)&e->sigint, on_handle_closed);
   uv_close((uv_handle_t *)&e->sigterm, on_handle_closed);
@@ -524,6 +525,7 @@ int tl_engine_run(tl_options *opt) {
   e->kick.data = e;
   e->kick_ready = 1;
   if (e->simulate) tl_sim_init(e);
+  else tl_trial_spare_make(e);
   tl_console_start(e);
   tl_dashboard_start(e);
   if (e->opt.resume) tl_resume_running(e);

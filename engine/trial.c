@@ -23,6 +23,114 @@
 static const char *status_names[] = {"PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"};
 const char *tl_status_name(tl_status s) { return status_names[s]; }
 
+/* ---- spare trial directories ----
+ * A trial's directory and log files are an inode each: microseconds on most file systems,
+ * but up to a millisecond each on an ext4 without a journal that has freed many files in the
+ * last minutes (fs/ext4/ialloc.c, recently_deleted, skips each of them), and a new trial
+ * waited for them between the end of one trial and the start of the next. So directories
+ * for the next trials are made ahead on the thread pool, each with empty stdout.log,
+ * stderr.log, result.jsonl and progress.csv, and a trial takes one with a rename(2). As many
+ * are kept as trials have run at once (trials started together end together), at most
+ * TL_SPARES; a trial added when none is ready makes its own, as before. Spare N is
+ * trials/.spare-N/next: made in a directory of its own, since a mkdir holds its parent's lock
+ * while it looks for a free inode, and the rename into trials/ must not wait for that. */
+typedef struct tl_spare {
+  uv_work_t work;
+  tl_engine *e; /* NULL once dropped: removed when the job is done */
+  char *parent, *path;
+  int state; /* the loop's: MAKING until spare_after */
+  int made;  /* the worker's: 1 made, 0 not */
+} tl_spare;
+enum { SPARE_MAKING, SPARE_READY, SPARE_FAILED };
+static const char *const spare_files[] = {"stdout.log", "stderr.log", "result.jsonl",
+                                          "progress.csv"};
+#define SPARE_NFILES (int)(sizeof spare_files / sizeof *spare_files)
+
+static void spare_work(uv_work_t *w) {
+  tl_spare *s = w->data;
+  /* EEXIST: the parent stays between spares; either may be left by a killed run */
+  int ok = (mkdir(s->parent, 0755) == 0 || errno == EEXIST) &&
+           (mkdir(s->path, 0755) == 0 || errno == EEXIST);
+  for (int i = 0; ok && i < SPARE_NFILES; i++) {
+    char *p = tl_strfmt("%s/%s", s->path, spare_files[i]);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    free(p);
+    if (fd < 0) ok = 0;
+    else close(fd);
+  }
+  s->made = ok;
+}
+
+static void spare_free(tl_spare *s) {
+  free(s->parent);
+  free(s->path);
+  free(s);
+}
+
+static void spare_remove(tl_spare *s) {
+  for (int i = 0; i < SPARE_NFILES; i++) {
+    char *p = tl_strfmt("%s/%s", s->path, spare_files[i]);
+    unlink(p);
+    free(p);
+  }
+  rmdir(s->path);
+  rmdir(s->parent);
+  spare_free(s);
+}
+
+static void spare_after(uv_work_t *w, int status) {
+  tl_spare *s = w->data;
+  s->state = status == 0 && s->made ? SPARE_READY : SPARE_FAILED;
+  if (!s->e) spare_remove(s);
+  /* a failed one keeps its place, unused, so that it is not tried again */
+}
+
+static tl_spare *spare_new(tl_engine *e, int i) {
+  tl_spare *s = tl_xcalloc(1, sizeof *s);
+  s->e = e;
+  s->parent = tl_strfmt("%s/trials/.spare-%d", e->dir, i);
+  s->path = tl_strfmt("%s/next", s->parent);
+  s->work.data = s;
+  return s;
+}
+
+void tl_trial_spare_make(tl_engine *e) {
+  if (e->simulate || e->finished) return;
+  if (e->spares_want < 1) e->spares_want = 1;
+  for (int i = 0; i < e->spares_want; i++) {
+    if (e->spares[i]) continue;
+    tl_spare *s = spare_new(e, i);
+    s->state = SPARE_MAKING;
+    e->spares[i] = s;
+    if (uv_queue_work(e->loop, &s->work, spare_work, spare_after) != 0) s->state = SPARE_FAILED;
+  }
+}
+
+void tl_trial_spare_drop(tl_engine *e) {
+  for (int i = 0; i < TL_SPARES; i++) {
+    tl_spare *s = e->spares[i];
+    e->spares[i] = NULL;
+    if (s && s->state == SPARE_MAKING) s->e = NULL; /* spare_after removes it */
+    else spare_remove(s ? s : spare_new(e, i)); /* none: one a killed run left, if any */
+  }
+}
+
+/* Makes dir a ready spare: 1, or 0 when none is ready (the caller makes dir itself). */
+static int spare_take(tl_engine *e, const char *dir) {
+  if (!e->kick_ready || e->simulate) return 0; /* replaying a journal: the dirs exist */
+  int want = e->running + 1 < TL_SPARES ? e->running + 1 : TL_SPARES, took = 0;
+  if (want > e->spares_want) e->spares_want = want;
+  for (int i = 0; i < TL_SPARES && !took; i++) {
+    tl_spare *s = e->spares[i];
+    if (!s || s->state != SPARE_READY || rename(s->path, dir) != 0) continue;
+    spare_free(s);
+    e->spares[i] = NULL;
+    took = 1;
+  }
+  tl_trial_spare_make(e); /* the next ones */
+  return took;
+}
+
 tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config) {
   if (e->ntrials == e->cap_trials) {
     e->cap_trials = e->cap_trials ? e->cap_trials * 2 : 64;
@@ -38,7 +146,7 @@ tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config) {
   tl_out_init(&t->out_tfevents);
   t->exploit_from = -1;
   t->dir = tl_strfmt("%s/trials/%s", e->dir, id);
-  tl_mkdirs(t->dir);
+  if (!spare_take(e, t->dir)) tl_mkdirs(t->dir);
   e->trials[e->ntrials++] = t;
   e->counts[TL_PENDING]++;
   tl_buf *b = tl_journal_begin(&e->journal, "trial_added", id);

@@ -6,6 +6,11 @@
 
 /* Takes ownership of id and config; creates trials/<id>/ and journals the addition. */
 tl_trial *tl_trial_add(tl_engine *e, char *id, cJSON *config);
+/* Starts making spare trial directories on the thread pool, up to as many as trials have run
+ * at once (not under simulate); tl_trial_add takes a ready one instead of making its own. */
+void tl_trial_spare_make(tl_engine *e);
+/* Removes the spares (the experiment is over); one still being made goes when it is done. */
+void tl_trial_spare_drop(tl_engine *e);
 tl_trial *tl_trial_find(tl_engine *e, const char *id);
 void tl_trial_free(tl_trial *t);
 /* Moves a trial to a new state: counts, journal, the Lua view. reason may be NULL. */
