@@ -111,4 +111,35 @@ describe("rungs: stopping rule, promotions and brackets", function()
     local a = rungs.pick(ls, rng, "bracket:1")
     assert.are.equal(a, rungs.pick(ls, rng, "bracket:1")) -- the label's stream, every time
   end)
+
+  it("the kept order gives what a sort of every record gives (ties, NaNs, both modes)", function()
+    local stats = require "tunelua.stats"
+    local rng = require("tunelua.rng").new(7)
+    for _, mode in ipairs { "min", "max" } do
+      local L = rungs.new({ 1 }, 3, mode)
+      local values, scores, sign = {}, {}, rungs.sign(mode)
+      for i = 1, 400 do
+        -- few distinct values, so that ties are common, and an occasional NaN
+        local v = rng:random() < 0.05 and 0 / 0 or math.floor(rng:random() * 40) / 8
+        values[i], scores[i] = v, sign * v
+        L:record(1, "t" .. i, v)
+        -- Ray's cutoff: the quantile of the scores (sign * value), back in metric units
+        assert.are.equal(sign * stats.nanquantile(scores, L.q), L:cutoff(1))
+        if i % 37 == 0 then
+          -- the reference top: best first for the mode, ties in record order, NaNs out
+          local idx = {}
+          for j = 1, i do if values[j] == values[j] then idx[#idx + 1] = j end end
+          table.sort(idx, function(a, b)
+            if values[a] ~= values[b] then return sign * values[a] > sign * values[b] end
+            return a < b
+          end)
+          local want = {}
+          for j = 1, math.min(math.floor(i / 3), #idx) do want[j] = "t" .. idx[j] end
+          assert.are.same(want, L:top(1))
+          assert.are.equal(want[1], L:candidate(1, nil, function() return true end))
+          if want[1] then assert.is_true(L:is_top(1, want[1])) end
+        end
+      end
+    end
+  end)
 end)

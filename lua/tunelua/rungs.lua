@@ -30,20 +30,23 @@
 --   L:get(k, key)               the recorded value, or nil
 --   L:count(k)                  how many keys rung k holds
 --   L:cutoff(k)                 Ray's cutoff: the L.q quantile (linear interpolation, NaNs left
---                               out) of the recorded scores, in metric units; nil when empty
+--                               out) of the recorded scores, in metric units; nil when empty.
+--                               O(1): each rung keeps its scores sorted as they are recorded
+--                               (a binary search and a shift per record), so a rung of 10,000
+--                               trials costs no sort per result
 --   L:worse(value, cutoff)      true when value is strictly worse than cutoff for the mode
 --   L:top(k [, n])              the keys of the best n (default floor(count / eta)) values at
 --                               rung k, best first, ties in record order; a fresh list
 --   L:is_top(k, key)            whether key is among L:top(k)
 --   L:promote(k, key)           marks key as promoted from rung k (ASHA's Algorithm 2)
 --   L:candidate(k, n, ok, ...)  the first key of L:top(k, n) not promoted from rung k for which
---                               ok(key, k, ...) is true, or nil
+--                               ok(key, k, ...) is true, or nil (without making the list)
 --
 -- The ladder keeps numbers only: record copies the value, never the result table.
 local stats = require "tunelua.stats"
 
 local floor, log, exp = math.floor, math.log, math.exp
-local sort = table.sort
+local insert = table.insert
 local type, error, tostring, setmetatable, ipairs = type, error, tostring, setmetatable, ipairs
 
 local M = {}
@@ -83,8 +86,11 @@ function M.new(milestones, eta, mode)
   local L = setmetatable({ t = milestones, eta = eta, sign = M.sign(mode),
     q = ((1 - 1 / eta) * 100) / 100 }, Ladder)
   for k = 1, #milestones do
-    -- scores[i] is the i-th recorded score (sign * value), keys[i] its key, at[key] = i
-    L[k] = { scores = {}, keys = {}, at = {}, promoted = {} }
+    -- scores[i] is the i-th recorded score (sign * value), keys[i] its key, at[key] = i;
+    -- sorted holds the scores that are not NaN in ascending order, and order[j] is the i of
+    -- sorted[j] (equal scores: the later record first, so that read from the end, the best
+    -- come first and ties in record order)
+    L[k] = { scores = {}, keys = {}, at = {}, promoted = {}, sorted = {}, order = {} }
   end
   return L
 end
@@ -100,8 +106,17 @@ end
 function Ladder:record(k, key, value)
   local r = k >= 1 and self[k]
   if value == nil or not r or r.at[key] then return end
-  local i = #r.scores + 1
-  r.scores[i], r.keys[i], r.at[key] = self.sign * value, key, i
+  local i, s = #r.scores + 1, self.sign * value
+  r.scores[i], r.keys[i], r.at[key] = s, key, i
+  if s ~= s then return end
+  local sorted = r.sorted
+  local lo, hi = 1, #sorted + 1 -- the first position with sorted[p] >= s
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    if sorted[mid] < s then lo = mid + 1 else hi = mid end
+  end
+  insert(sorted, lo, s)
+  insert(r.order, lo, i)
 end
 
 function Ladder:enter(k, key, value)
@@ -121,7 +136,8 @@ function Ladder:count(k)
 end
 
 function Ladder:cutoff(k)
-  local c = stats.nanquantile(self[k].scores, self.q)
+  local sorted = self[k].sorted
+  local c = stats.sorted_quantile(sorted, #sorted, self.q)
   return c and self.sign * c
 end
 
@@ -129,28 +145,30 @@ function Ladder:worse(value, cutoff)
   return self.sign * value < self.sign * cutoff
 end
 
-function Ladder:top(k, n)
+-- The j-th best key of rung k (j = 1 the best), NaNs never ranking; and how many rank.
+local function nth_best(r, j)
+  local order = r.order
+  return r.keys[order[#order + 1 - j]]
+end
+
+local function ranked(self, k, n)
   local r = self[k]
-  local m = #r.scores
-  n = n or floor(m / self.eta)
-  local idx = {}
-  for i = 1, m do
-    if r.scores[i] == r.scores[i] then idx[#idx + 1] = i end -- NaN never ranks
-  end
-  local scores = r.scores
-  sort(idx, function(a, b)
-    if scores[a] ~= scores[b] then return scores[a] > scores[b] end
-    return a < b
-  end)
+  local m = #r.order
+  n = n or floor(#r.scores / self.eta)
+  return r, n < m and n or m
+end
+
+function Ladder:top(k, n)
+  local r, m = ranked(self, k, n)
   local out = {}
-  for i = 1, n < #idx and n or #idx do out[i] = r.keys[idx[i]] end
+  for j = 1, m do out[j] = nth_best(r, j) end
   return out
 end
 
 function Ladder:is_top(k, key)
-  local top = self:top(k)
-  for i = 1, #top do
-    if top[i] == key then return true end
+  local r, m = ranked(self, k)
+  for j = 1, m do
+    if nth_best(r, j) == key then return true end
   end
   return false
 end
@@ -160,8 +178,10 @@ function Ladder:promote(k, key)
 end
 
 function Ladder:candidate(k, n, ok, ...)
-  local promoted = self[k].promoted
-  for _, key in ipairs(self:top(k, n)) do
+  local r, m = ranked(self, k, n)
+  local promoted = r.promoted
+  for j = 1, m do
+    local key = nth_best(r, j)
     if not promoted[key] and ok(key, k, ...) then return key end
   end
   return nil

@@ -8,6 +8,8 @@
 --   stats.quantile(xs, q [, n])     numpy's np.quantile(xs, q) with the default "linear" method
 --                                   (q in [0, 1]); a NaN anywhere gives NaN; nil if n == 0
 --   stats.nanquantile(xs, q [, n])  np.nanquantile: NaNs are left out; nil when nothing is left
+--   stats.sorted_quantile(xs, n, q) the same of xs[1..n] already in ascending order without
+--                                   NaNs (no copy, no sort); nil when n = 0
 --   stats.nanmedian(xs [, n])       np.nanmedian, likewise
 --   stats.percentile(xs, p [, n])   np.percentile: stats.quantile(xs, p / 100) (q computed the
 --                                   way numpy does, so that p = (1 - 1/3) * 100 behaves alike)
@@ -81,13 +83,14 @@ local function lerp(a, b, t)
   return a + d * t
 end
 
--- The "linear" method (numpy's default, type 7 of Hyndman & Fan) on the sorted scratch.
-local function linear(m, q)
+-- The "linear" method (numpy's default, type 7 of Hyndman & Fan) on xs[1..m], sorted.
+local function linear(m, q, xs)
+  xs = xs or scratch
   local h = (m - 1) * q
   local lo = floor(h)
-  if lo >= m - 1 then return scratch[m] end
-  if lo < 0 then return scratch[1] end
-  return lerp(scratch[lo + 1], scratch[lo + 2], h - lo)
+  if lo >= m - 1 then return xs[m] end
+  if lo < 0 then return xs[1] end
+  return lerp(xs[lo + 1], xs[lo + 2], h - lo)
 end
 
 local function check_q(q)
@@ -110,6 +113,12 @@ function M.nanquantile(xs, q, n)
   local m = sorted(xs, n or #xs, true)
   if m == 0 then return nil end
   return linear(m, q)
+end
+
+function M.sorted_quantile(xs, n, q)
+  check_q(q)
+  if n == 0 then return nil end
+  return linear(n, q, xs)
 end
 
 function M.percentile(xs, p, n)
