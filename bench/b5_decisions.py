@@ -29,6 +29,7 @@ CPUS = param("B5_CPUS", 8)
 REPEAT = param("B5_REPEAT", 2)  # the largest size runs once
 TIMEOUT_S = param("B5_TIMEOUT_S", 15.0)  # per run: 3 x the baseline's wall + this; a slower one is reported as "> X us"
 OPTUNA_TRIALS = param("B5_OPTUNA_TRIALS", 1000)
+ONLY = [s for s in param("B5_ONLY", "").split(",") if s]  # e.g. "asha,tpe": only these files (and the baseline)
 
 # Options for schedulers that need some; any other is built with {}.
 SCHED_OPTS = {
@@ -71,6 +72,8 @@ def kinds():
     scheds, searchers = [], []
     for f in sorted(glob.glob(os.path.join(ROOT, "schedulers", "*.lua"))):
         name = os.path.basename(f)[:-4]
+        if ONLY and name not in ONLY:
+            continue
         text = open(f).read()
         if re.search(r"[:.]suggest\s*\(", text):
             searchers.append(name)
