@@ -29,6 +29,7 @@ CPUS = param("B5_CPUS", 8)
 REPEAT = param("B5_REPEAT", 2)  # the largest size runs once
 TIMEOUT_S = param("B5_TIMEOUT_S", 15.0)  # per run: 3 x the baseline's wall + this; a slower one is reported as "> X us"
 OPTUNA_TRIALS = param("B5_OPTUNA_TRIALS", 1000)
+SHM = param("B5_SHM", 1)  # 1: work directories under /dev/shm (tmpfs), see workdir()
 ONLY = [s for s in param("B5_ONLY", "").split(",") if s]  # e.g. "asha,tpe": only these files (and the baseline)
 
 # Options for schedulers that need some; any other is built with {}.
@@ -83,7 +84,7 @@ def kinds():
 
 
 def run_once(n, sched, search, timeout=TIMEOUT_S):
-    d = workdir("b5")
+    d = workdir("b5", SHM)
     try:
         text = EXP % {"sched": sched, "search": search, "n": n, "iters": ITERS}
         r = run_tunelua(d, text, ["--cpus", str(CPUS)], timeout=timeout)
@@ -130,7 +131,7 @@ def main():
         os.path.join(BENCH, "empty_searcher.lua"))
     out = {"bench": "B5", "name": "decisions", "unit": "us per on_result / per suggest",
            "schedulers": {}, "searchers": {}, "baseline": {},
-           "params": {"sizes": SIZES, "iters": ITERS, "cpus": CPUS, "repeat": REPEAT}}
+           "params": {"sizes": SIZES, "iters": ITERS, "cpus": CPUS, "repeat": REPEAT, "shm": SHM}}
     for n in SIZES:
         rep = 1 if n == max(SIZES) else REPEAT
         base_wall, base_res, base_cpu, base_w = min(run_once(n, es, eq, None) for _ in range(rep))

@@ -70,9 +70,11 @@ def shm_dir():
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
-def workdir(tag):
-    d = tempfile.mkdtemp(prefix="tunelua-bench-%s-" % tag)
-    return d
+def workdir(tag, shm=False):
+    """A fresh work directory where tempfile puts it (TMPDIR, else /tmp), or with shm under
+    /dev/shm when it can be written (for benchmarks of the engine's own work, whose trial
+    directories would otherwise measure the disk's state: docs/performance.md)."""
+    return tempfile.mkdtemp(prefix="tunelua-bench-%s-" % tag, dir=shm_dir() if shm else None)
 
 
 def cleanup(d):
