@@ -21,6 +21,55 @@ describe("tunelua.trials", function()
     assert.is_nil(trials.fifo(views("RUNNING")))
   end)
 
+  it("first on a list kept with set_status: what a full scan gives, after any change", function()
+    local statuses = { "PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR" }
+    local function scan(l, s, ok)
+      for _, v in ipairs(l) do
+        if v.status == s and (not ok or ok(v)) then return v end
+      end
+    end
+    local odd = function(v) return v.index % 2 == 1 end
+    math.randomseed(7)
+    local l = {}
+    for step = 1, 3000 do
+      local r = math.random()
+      if r < 0.2 or #l == 0 then -- the runner appends a PENDING view
+        l[#l + 1] = { index = #l + 1, status = "PENDING" }
+      elseif r < 0.22 then -- a swap empties and rebuilds the list
+        local keep = {}
+        for i = 1, math.random(#l) do keep[i] = l[i] end
+        for i = #l, 1, -1 do l[i] = nil end
+        trials.reset(l)
+        for i, v in ipairs(keep) do l[i] = v end
+      else
+        trials.set_status(l, l[math.random(#l)], statuses[math.random(#statuses)])
+      end
+      local s = statuses[math.random(#statuses)]
+      assert.are.equal(scan(l, s), trials.first(l, s), "step " .. step .. " " .. s)
+      assert.are.equal(scan(l, s, odd), trials.first(l, s, odd), "step " .. step .. " " .. s)
+    end
+  end)
+
+  it("first on a kept list does not walk past the same views again", function()
+    local reads, back = 0, {}
+    local mt = {
+      __index = function(v, k) if k == "status" then reads = reads + 1 return back[v] end end,
+      __newindex = function(v, k, x) if k == "status" then back[v] = x else rawset(v, k, x) end end,
+    }
+    local l, n = {}, 2000
+    for i = 1, n do -- FIFO's pattern: a new PENDING trial, found and started, then it ends
+      local v = setmetatable({ index = i }, mt)
+      v.status = "PENDING"
+      l[i] = v
+      local t = trials.first(l, "PENDING")
+      assert.are.equal(v, t)
+      trials.set_status(l, t, "RUNNING")
+      assert.is_nil(trials.first(l, "PAUSED"))
+      trials.set_status(l, t, "TERMINATED")
+    end
+    assert.is_true(reads < 4 * n, reads .. " status reads for " .. n .. " trials")
+  end)
+
   it("exhausted: num_samples x grid points, or the engine's word", function()
     local s = { exp = { num_samples = 2, space = {}, trials = views("RUNNING") } }
     assert.is_false(trials.exhausted(s))

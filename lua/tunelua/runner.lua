@@ -3,6 +3,7 @@
 -- each through one protected call; nothing else in Lua talks to C.
 local tune = require "tunelua"
 local rng = require "tunelua.rng"
+local trial_order = require "tunelua.trials"
 
 local type, pairs, ipairs, error, tostring, format = type, pairs, ipairs, error, tostring,
   string.format
@@ -350,7 +351,8 @@ end
 
 function R.set_status(index, status, iteration)
   local t = trials[index]
-  t.status, t.iteration = status, iteration
+  trial_order.set_status(trials, t, status)
+  t.iteration = iteration
 end
 
 local function deepcopy(v, seen)

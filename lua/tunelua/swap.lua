@@ -11,6 +11,7 @@
 -- Any error (a file that does not load, a constructor or callback that raises) leaves the old
 -- scheduler in place. The searcher is not touched.
 local tune = require "tunelua"
+local trial_order = require "tunelua.trials"
 
 local type, ipairs, error, tostring, pcall, loadfile, require, getmetatable =
   type, ipairs, error, tostring, pcall, loadfile, require, getmetatable
@@ -140,6 +141,7 @@ local function restore(E)
     trials[i] = v
     for k, f in ipairs(FIELDS) do v[f] = cur.saved[i][k] end
   end
+  trial_order.reset(trials)
   E.runner.replaying = cur.was_replaying
 end
 
@@ -181,6 +183,7 @@ function M.begin(E, dir)
     cur.byid[v.id] = v
   end
   for i = #trials, 1, -1 do trials[i] = nil end
+  trial_order.reset(trials)
   E.runner.replaying = true
   if sched.setup then
     local ctx = E.context(st.exp, dir, st.root:derive("scheduler"))
@@ -205,7 +208,8 @@ function M.event(E, ev)
     if v.index ~= #trials + 1 then
       error(format("tunelua: journal adds trial %s out of order", v.id), 0)
     end
-    v.status, v.iteration, v.config = "PENDING", 0, ev.config or {}
+    v.iteration, v.config = 0, ev.config or {}
+    trial_order.set_status(trials, v, "PENDING")
     v.last_result, v.checkpoint, v.checkpoint_iteration = nil, nil, nil
     trials[v.index] = v
     if sched.on_trial_add then sched:on_trial_add(v) end
@@ -218,7 +222,7 @@ function M.event(E, ev)
     v.iteration = r.training_iteration or v.iteration
     if not E.stop_rule(v, r) then sched:on_result(v, r) end
   elseif kind == "status" then
-    v.status = ev.status
+    trial_order.set_status(trials, v, ev.status)
     if type(ev.iteration) == "number" then v.iteration = ev.iteration end
     if ev.status == "TERMINATED" and sched.on_trial_complete then
       sched:on_trial_complete(v, v.last_result)

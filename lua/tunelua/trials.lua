@@ -3,7 +3,16 @@
 --
 -- API
 --   trials.first(list, status [, ok, ...])  the first view in list with that status for which
---                                           ok(view, ...) is true (any, without ok); or nil
+--                                           ok(view, ...) is true (any, without ok); or nil.
+--                                           On a list whose views change status only through
+--                                           trials.set_status (the engine's exp.trials), it
+--                                           starts where no earlier view can have that status,
+--                                           so a call costs the views it has not passed before
+--                                           (amortized O(1)) instead of the whole list
+--   trials.set_status(list, view, status)   sets view.status (view = list[view.index]); the
+--                                           engine's runner, not schedulers, calls it
+--   trials.reset(list)                      forgets what first() knew of list: for code that
+--                                           empties or rebuilds it (a scheduler swap's replay)
 --   trials.fifo(list)                       Ray's FIFO: the first PENDING view, else the first
 --                                           PAUSED one; or nil
 --   trials.exhausted(sched)                 whether the searcher is done: sched.searcher_done
@@ -23,15 +32,44 @@
 -- Nothing here allocates: the lists are the engine's own.
 local dsl = require "tunelua.dsl"
 
-local type = type
+local type, setmetatable = type, setmetatable
 
 local M = {}
 
-function M.first(list, status, ok, ...)
-  for i = 1, #list do
-    local v = list[i]
-    if v.status == status and (not ok or ok(v, ...)) then return v end
+-- list -> { [status] = index }: no view of list before that index has that status. A view
+-- that enters a status lowers it; first() raises it past the views it finds without it.
+-- Views appended later are at or after any hint, so adding one needs nothing.
+local hints = setmetatable({}, { __mode = "k" })
+
+function M.set_status(list, view, status)
+  view.status = status
+  local h = hints[list]
+  if not h then
+    h = {}
+    hints[list] = h
   end
+  local low = h[status]
+  if low and view.index < low then h[status] = view.index end
+end
+
+function M.reset(list)
+  if hints[list] then hints[list] = {} end
+end
+
+function M.first(list, status, ok, ...)
+  local h = hints[list]
+  local n, low = #list, nil
+  for i = h and h[status] or 1, n do
+    local v = list[i]
+    if v.status == status then
+      low = low or i
+      if not ok or ok(v, ...) then
+        if h then h[status] = low end
+        return v
+      end
+    end
+  end
+  if h then h[status] = low or n + 1 end
   return nil
 end
 
