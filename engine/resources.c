@@ -514,8 +514,11 @@ int tl_resources_detect(tl_engine *e, int probe_gpus) {
   r->bind = !e->opt.no_bind && !e->simulate;
   if (e->opt.no_bind) r->bind_note = tl_strdup("off: --no-bind");
   if (hwloc_topology_init(&r->topo) == 0) {
-    /* PCI devices stay in the topology: a card's locality comes from its PCI object */
-    if (!e->simulate) {
+    /* PCI devices stay in the topology when cards may be probed: a card's locality comes
+     * from its PCI object (else from sysfs, locality()). Without cards they are not read:
+     * each device's config space took 2-3 ms to read on a VM, most of the engine's start-up */
+    const char *fake = getenv("TUNELUA_FAKE_GPUS");
+    if (!e->simulate && (probe_gpus || e->opt.gpus > 0 || (fake && *fake))) {
       hwloc_topology_set_io_types_filter(r->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
       /* from sysfs (hwloc's linux backend): the libpciaccess plugin finds the same devices
        * but leaks at every load and costs a plugin load per run */
