@@ -19,6 +19,34 @@ describe("stats", function()
     assert.are.equal(2, stats.nanmedian { 1, nan, 3 })
   end)
 
+  it("median by selection: what the middle of a sorted copy gives, input unchanged", function()
+    math.randomseed(11)
+    for _ = 1, 2000 do
+      local n, xs = math.random(1, 60), {}
+      local spread = math.random() < 0.5 and 4 or 1e6 -- many ties, or few
+      for i = 1, n do xs[i] = math.floor((math.random() - 0.5) * spread) end
+      if math.random() < 0.3 then xs[math.random(n)] = nan end
+      local before, ref = {}, {}
+      for i = 1, n do
+        before[i] = xs[i]
+        if xs[i] == xs[i] then ref[#ref + 1] = xs[i] end
+      end
+      table.sort(ref)
+      local m = #ref
+      local want
+      if m % 2 == 1 then
+        want = ref[(m + 1) / 2]
+      elseif m > 0 then
+        want = (ref[m / 2] + ref[m / 2 + 1]) / 2
+      end
+      assert.are.equal(want, stats.nanmedian(xs))
+      if m == n then assert.are.equal(want, stats.median(xs)) end
+      for i = 1, n do
+        assert.is_true(xs[i] == before[i] or (xs[i] ~= xs[i] and before[i] ~= before[i]))
+      end
+    end
+  end)
+
   it("quantile as np.quantile's default linear method", function()
     -- np.percentile(range(10), 75) == 6.75; np.quantile([1,2,3,4,5], 0.4) == 2.6
     local ten = {}

@@ -57,9 +57,9 @@ end
 -- One scratch array, reused by every quantile: callers never see it.
 local scratch = {}
 
--- Copies xs[1..n] into the scratch (without NaNs when skip_nan), sorts it and returns the
--- count, or -1 when a NaN was seen and not skipped.
-local function sorted(xs, n, skip_nan)
+-- Copies xs[1..n] into the scratch (without NaNs when skip_nan) and returns the count, or -1
+-- when a NaN was seen and not skipped.
+local function copied(xs, n, skip_nan)
   local m = 0
   for i = 1, n do
     local x = xs[i]
@@ -70,6 +70,13 @@ local function sorted(xs, n, skip_nan)
       scratch[m] = x
     end
   end
+  return m
+end
+
+-- copied(), then the scratch sorted.
+local function sorted(xs, n, skip_nan)
+  local m = copied(xs, n, skip_nan)
+  if m < 0 then return m end
   for i = m + 1, #scratch do scratch[i] = nil end
   sort(scratch)
   return m
@@ -129,22 +136,58 @@ function M.nanpercentile(xs, p, n)
   return M.nanquantile(xs, p / 100, n)
 end
 
--- np.median: the mean of the two middle values for an even count, computed as (a + b) / 2.
+-- Moves the k-th smallest of a[lo..hi] (no NaNs) to a[k], with none larger before it and none
+-- smaller after it: Hoare's selection with median-of-three pivots, O(hi - lo) on average
+-- where a sort is O(n log n) (the median stopping rule takes a median of every trial per
+-- result).
+local function select(a, lo, hi, k)
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    if a[mid] < a[lo] then a[mid], a[lo] = a[lo], a[mid] end
+    if a[hi] < a[lo] then a[hi], a[lo] = a[lo], a[hi] end
+    if a[hi] < a[mid] then a[hi], a[mid] = a[mid], a[hi] end
+    local pivot, i, j = a[mid], lo, hi
+    while i <= j do
+      while a[i] < pivot do i = i + 1 end
+      while a[j] > pivot do j = j - 1 end
+      if i <= j then
+        a[i], a[j] = a[j], a[i]
+        i, j = i + 1, j - 1
+      end
+    end
+    if k <= j then
+      hi = j
+    elseif k >= i then
+      lo = i
+    else
+      return -- between j and i every value equals the pivot
+    end
+  end
+end
+
+-- np.median of scratch[1..m]: the middle value, or for an even count the mean of the two
+-- middle ones computed as (a + b) / 2, the second being the least of those after the first.
 local function middle(m)
-  if m % 2 == 1 then return scratch[(m + 1) / 2] end
-  return (scratch[m / 2] + scratch[m / 2 + 1]) / 2
+  local k = floor((m + 1) / 2)
+  select(scratch, 1, m, k)
+  if m % 2 == 1 then return scratch[k] end
+  local b = scratch[k + 1]
+  for i = k + 2, m do
+    if scratch[i] < b then b = scratch[i] end
+  end
+  return (scratch[k] + b) / 2
 end
 
 function M.median(xs, n)
   n = n or #xs
   if n == 0 then return nil end
-  local m = sorted(xs, n, false)
+  local m = copied(xs, n, false)
   if m < 0 then return 0 / 0 end
   return middle(m)
 end
 
 function M.nanmedian(xs, n)
-  local m = sorted(xs, n or #xs, true)
+  local m = copied(xs, n or #xs, true)
   if m == 0 then return nil end
   return middle(m)
 end
