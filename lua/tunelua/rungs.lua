@@ -110,13 +110,9 @@ function Ladder:record(k, key, value)
   r.scores[i], r.keys[i], r.at[key] = s, key, i
   if s ~= s then return end
   local sorted = r.sorted
-  local lo, hi = 1, #sorted + 1 -- the first position with sorted[p] >= s
-  while lo < hi do
-    local mid = floor((lo + hi) / 2)
-    if sorted[mid] < s then lo = mid + 1 else hi = mid end
-  end
-  insert(sorted, lo, s)
-  insert(r.order, lo, i)
+  local p = stats.search(sorted, #sorted, s) -- before the equal ones: the later record first
+  insert(sorted, p, s)
+  insert(r.order, p, i)
 end
 
 function Ladder:enter(k, key, value)

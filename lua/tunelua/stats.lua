@@ -10,6 +10,8 @@
 --   stats.nanquantile(xs, q [, n])  np.nanquantile: NaNs are left out; nil when nothing is left
 --   stats.sorted_quantile(xs, n, q) the same of xs[1..n] already in ascending order without
 --                                   NaNs (no copy, no sort); nil when n = 0
+--   stats.search(xs, n, x [, strict]) in xs[1..n], ascending: the first index i with xs[i] >= x
+--                                   (> x when strict), n + 1 when none (a binary search)
 --   stats.nanmedian(xs [, n])       np.nanmedian, likewise
 --   stats.percentile(xs, p [, n])   np.percentile: stats.quantile(xs, p / 100) (q computed the
 --                                   way numpy does, so that p = (1 - 1/3) * 100 behaves alike)
@@ -240,6 +242,7 @@ local function search(ts, n, x, strict)
   end
   return lo
 end
+M.search = search
 
 function Curve:mean_between(lo, hi)
   local n = self.n
