@@ -424,16 +424,22 @@ static void gpu_free(tl_gpu *g) {
   if (g->cpuset) hwloc_bitmap_free(g->cpuset);
 }
 
+/* TUNELUA_FAKE_GPUS when it is set and not empty (a test's stand-in cards), else NULL. */
+static const char *fake_gpus_env(void) {
+  const char *fake = getenv("TUNELUA_FAKE_GPUS");
+  return fake && *fake ? fake : NULL;
+}
+
 /* GPUs: found (CUDA runtime, or TUNELUA_FAKE_GPUS), narrowed by the engine's own
  * CUDA_VISIBLE_DEVICES (the runtime itself only sees those: device i is its entry i, which is
  * what a trial gets) and by --gpus. */
 static void inventory_gpus(tl_engine *e, struct tl_res *r, int probe) {
   tl_gpu *g = NULL;
   int n = 0;
-  const char *fake = getenv("TUNELUA_FAKE_GPUS");
+  const char *fake = fake_gpus_env();
   const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
   int cvd_empty = cvd && strspn(cvd, " \t") == strlen(cvd);
-  if (fake && *fake) {
+  if (fake) {
     n = atoi(fake) > 0 ? atoi(fake) : 0;
     fake_gpus(r, n, &g, &n);
   } else if (e->opt.gpus == 0) {
@@ -450,7 +456,7 @@ static void inventory_gpus(tl_engine *e, struct tl_res *r, int probe) {
   /* the ids trials get */
   char **entries = NULL;
   int nentries = 0;
-  if (cvd && !cvd_empty && !(fake && *fake)) {
+  if (cvd && !cvd_empty && !fake) {
     char *copy = tl_strdup(cvd), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
       while (*tok == ' ') tok++;
@@ -517,8 +523,7 @@ int tl_resources_detect(tl_engine *e, int probe_gpus) {
     /* PCI devices stay in the topology when cards may be probed: a card's locality comes
      * from its PCI object (else from sysfs, locality()). Without cards they are not read:
      * each device's config space took 2-3 ms to read on a VM, most of the engine's start-up */
-    const char *fake = getenv("TUNELUA_FAKE_GPUS");
-    if (!e->simulate && (probe_gpus || e->opt.gpus > 0 || (fake && *fake))) {
+    if (!e->simulate && (probe_gpus || e->opt.gpus > 0 || fake_gpus_env())) {
       hwloc_topology_set_io_types_filter(r->topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
       /* from sysfs (hwloc's linux backend): the libpciaccess plugin finds the same devices
        * but leaks at every load and costs a plugin load per run */
