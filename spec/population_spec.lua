@@ -1,4 +1,5 @@
 local population = require "tunelua.population"
+local trials = require "tunelua.trials"
 
 -- Trial views with the given statuses (index = position).
 local function views(...)
@@ -24,6 +25,9 @@ describe("tunelua.population", function()
     assert.is_true(population.others_waiting(t, t[1]))
     local two = views("RUNNING", "PAUSED")
     assert.is_false(population.others_waiting(two, two[2]))
+    local one = views("PENDING", "TERMINATED")
+    assert.is_false(population.others_waiting(one, one[1]))
+    assert.is_true(population.others_waiting(one, one[2]))
   end)
 
   it("takes Ray's quantiles: ceil(n · fraction), at most n / 2, worst first", function()
@@ -50,6 +54,46 @@ describe("tunelua.population", function()
     local lower, upper = population.quantiles(t, 0.5, function() return 1 end)
     assert.are.same({ 1, 2 }, indices(lower))
     assert.are.same({ 3, 4 }, indices(upper))
+  end)
+
+  it("ranks a NaN score worst, before any number", function()
+    local t = views("RUNNING", "RUNNING", "RUNNING", "RUNNING")
+    local scores = { 2, 0 / 0, -1, 0 / 0 }
+    local _, _, ranked = population.quantiles(t, 0.25, function(v) return scores[v.index] end)
+    assert.are.same({ 2, 4, 3, 1 }, indices(ranked))
+  end)
+
+  it("on a list kept with set_status, answers as a scan of it does", function()
+    local statuses = { "PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR" }
+    math.randomseed(11)
+    local kept, scores, keys = {}, {}, {}
+    local score = function(v) return scores[v.index] end
+    local key = function(v) return keys[v.index] and keys[v.index] % 3, keys[v.index] end
+    local function plain() -- a copy trials.lua has never seen: scanned each time
+      local out = {}
+      for i, v in ipairs(kept) do out[i] = { index = i, status = v.status } end
+      return out
+    end
+    for step = 1, 1500 do
+      if math.random() < 0.1 or #kept == 0 then
+        kept[#kept + 1] = { index = #kept + 1, status = "PENDING" }
+      else
+        trials.set_status(kept, kept[math.random(#kept)], statuses[math.random(#statuses)])
+      end
+      local i = math.random(#kept)
+      scores[i] = math.random() < 0.8 and math.random(5) or nil
+      keys[i] = math.random() < 0.8 and math.random(4) or nil
+      local p, except = plain(), math.random(#kept)
+      local lk, uk, rk = population.quantiles(kept, 0.25, score)
+      local lp, up, rp = population.quantiles(p, 0.25, score)
+      local msg = "step " .. step
+      assert.are.same({ indices(lp), indices(up), indices(rp) },
+        { indices(lk), indices(uk), indices(rk) }, msg)
+      local fk, fp = population.first_waiting(kept, key), population.first_waiting(p, key)
+      assert.are.equal(fp and fp.index, fk and fk.index, msg)
+      assert.are.equal(population.others_waiting(p, p[except]),
+        population.others_waiting(kept, kept[except]), msg)
+    end
   end)
 
   it("orders a barrier's trials top first, then the middle, then the bottom", function()

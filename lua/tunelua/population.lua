@@ -1,7 +1,11 @@
 -- Queries over a population of trial views (exp.trials) shared by the population-based
 -- schedulers (schedulers/pbt.lua and pb2.lua): which trials are live or waiting, Ray's
--- quantiles of the ranked population, and which waiting trial to run next.
-local ipairs, sort = ipairs, table.sort
+-- quantiles of the ranked population, and which waiting trial to run next. On the engine's
+-- list (kept by tunelua.trials) each costs the live trials, not every trial of the run.
+local trials = require "tunelua.trials"
+
+local ipairs, pairs, sort = ipairs, pairs, table.sort
+local count, members = trials.count, trials.members
 local floor, ceil = math.floor, math.ceil
 
 local M = {}
@@ -18,28 +22,35 @@ local function waiting(t)
 end
 M.waiting = waiting
 
--- Whether a trial other than `except` waits for a slot.
-function M.others_waiting(trials, except)
-  for _, t in ipairs(trials) do
-    if t ~= except and waiting(t) then return true end
-  end
-  return false
+-- Whether a trial of list other than `except` (one of them) waits for a slot.
+function M.others_waiting(list, except)
+  local n = count(list, "PENDING") + count(list, "PAUSED")
+  if waiting(except) then n = n - 1 end
+  return n > 0
+end
+
+-- Score order, worst first: a NaN is the worst score; ties in the order trials were added.
+local function worse(a, b, sa, sb)
+  local na, nb = sa ~= sa, sb ~= sb
+  if na ~= nb then return na end
+  if not na and sa ~= sb then return sa < sb end
+  return a.index < b.index
 end
 
 -- Ray's _quantiles: the unfinished trials with a score (score(t) ~= nil; higher is better),
--- sorted worst first, ties in the order trials were added (t.index); the bottom and the top
--- ceil(n · fraction), at most n/2 each; both empty with fewer than two trials. Returns lower,
--- upper and the ranked list.
-function M.quantiles(trials, fraction, score)
+-- sorted worst first (NaN first), ties in the order trials were added (t.index); the bottom
+-- and the top ceil(n · fraction), at most n/2 each; both empty with fewer than two trials.
+-- Returns lower, upper and the ranked list.
+local UNFINISHED = { "PENDING", "RUNNING", "PAUSED" }
+
+function M.quantiles(list, fraction, score)
   local ranked = {}
-  for _, t in ipairs(trials) do
-    if score(t) and not finished(t) then ranked[#ranked + 1] = t end
+  for _, status in ipairs(UNFINISHED) do
+    for t in pairs(members(list, status)) do
+      if score(t) then ranked[#ranked + 1] = t end
+    end
   end
-  sort(ranked, function(a, b)
-    local sa, sb = score(a), score(b)
-    if sa ~= sb then return sa < sb end
-    return a.index < b.index
-  end)
+  sort(ranked, function(a, b) return worse(a, b, score(a), score(b)) end)
   local n, lower, upper = #ranked, {}, {}
   if n <= 1 then return lower, upper, ranked end
   local k = ceil(n * fraction)
@@ -68,12 +79,13 @@ end
 
 -- The waiting trial with the smallest key(t) -> (number, tie-break number), first in trial
 -- order among equals; key returns nil for a trial that must not run now. nil when none.
-function M.first_waiting(trials, key)
+function M.first_waiting(list, key)
   local best, best_a, best_b
-  for _, t in ipairs(trials) do
-    if waiting(t) then
+  for _, status in ipairs { "PENDING", "PAUSED" } do
+    for t in pairs(members(list, status)) do
       local a, b = key(t)
-      if a and (not best or a < best_a or (a == best_a and b < best_b)) then
+      if a and (not best or a < best_a or (a == best_a and (b < best_b
+          or (b == best_b and t.index < best.index)))) then
         best, best_a, best_b = t, a, b
       end
     end

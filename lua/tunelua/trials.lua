@@ -11,8 +11,16 @@
 --                                           (amortized O(1)) instead of the whole list
 --   trials.set_status(list, view, status)   sets view.status (view = list[view.index]); the
 --                                           engine's runner, not schedulers, calls it
---   trials.reset(list)                      forgets what first() knew of list: for code that
---                                           empties or rebuilds it (a scheduler swap's replay)
+--   trials.reset(list)                      forgets what first(), count() and members() knew
+--                                           of list: for code that empties or rebuilds it (a
+--                                           scheduler swap's replay)
+--   trials.count(list, status)              how many views of list have that status: O(1) on a
+--                                           kept list (one set_status has seen), a scan on others
+--   trials.members(list, status)            the views with status PENDING, RUNNING or PAUSED as
+--                                           a set { [view] = true }, read-only; on a kept list the
+--                                           set set_status keeps (O(1)), else a fresh one from a
+--                                           scan. pairs() order is not trial order: a caller that
+--                                           picks among them breaks ties by view.index
 --   trials.fifo(list)                       Ray's FIFO: the first PENDING view, else the first
 --                                           PAUSED one; or nil
 --   trials.exhausted(sched)                 whether the searcher is done: sched.searcher_done
@@ -29,35 +37,86 @@
 --   trials.point(result, time_attr, metric) result[time_attr], result[metric] when both are
 --                                           numbers, else nil
 --
--- Nothing here allocates: the lists are the engine's own.
+-- Nothing here allocates on a kept list: the lists are the engine's own.
 local dsl = require "tunelua.dsl"
 
-local type, setmetatable = type, setmetatable
+local type, setmetatable, ipairs, error, tostring = type, setmetatable, ipairs, error, tostring
 
 local M = {}
 
--- list -> { [status] = index }: no view of list before that index has that status. A view
--- that enters a status lowers it; first() raises it past the views it finds without it.
--- Views appended later are at or after any hint, so adding one needs nothing.
-local hints = setmetatable({}, { __mode = "k" })
+-- A kept list's state: hint[status] = an index before which no view has that status (a view
+-- that enters a status lowers it; first() raises it past the views it finds without it);
+-- count[status] and set[status] (the live statuses only, so that 100,000 finished trials cost
+-- no set entry) for the views 1..seen. Views appended later are at or after any hint and
+-- are counted, at their status then, by the next count() or members(): adding one needs
+-- nothing. A list is kept from its first set_status.
+local kept = setmetatable({}, { __mode = "k" })
+local LIVE = { PENDING = true, RUNNING = true, PAUSED = true }
+
+local function new_state()
+  return { hint = {}, seen = 0, count = {}, set = { PENDING = {}, RUNNING = {}, PAUSED = {} } }
+end
+
+local function move(s, view, from, to)
+  if from then
+    s.count[from] = (s.count[from] or 0) - 1
+    if LIVE[from] then s.set[from][view] = nil end
+  end
+  s.count[to] = (s.count[to] or 0) + 1
+  if LIVE[to] then s.set[to][view] = true end
+end
+
+-- Counts the views appended since the last call.
+local function caught_up(s, list)
+  for i = s.seen + 1, #list do
+    local v = list[i]
+    move(s, v, nil, v.status)
+  end
+  s.seen = #list
+  return s
+end
 
 function M.set_status(list, view, status)
-  view.status = status
-  local h = hints[list]
-  if not h then
-    h = {}
-    hints[list] = h
+  local s = kept[list]
+  if not s then
+    s = new_state()
+    kept[list] = s
   end
-  local low = h[status]
-  if low and view.index < low then h[status] = view.index end
+  local old = view.status
+  view.status = status
+  local low = s.hint[status]
+  if low and view.index < low then s.hint[status] = view.index end
+  if view.index <= s.seen and old ~= status then move(s, view, old, status) end
 end
 
 function M.reset(list)
-  if hints[list] then hints[list] = {} end
+  if kept[list] then kept[list] = new_state() end
+end
+
+function M.count(list, status)
+  local s = kept[list]
+  if s then return caught_up(s, list).count[status] or 0 end
+  local n = 0
+  for _, v in ipairs(list) do
+    if v.status == status then n = n + 1 end
+  end
+  return n
+end
+
+function M.members(list, status)
+  if not LIVE[status] then error("trials.members: not a live status: " .. tostring(status), 2) end
+  local s = kept[list]
+  if s then return caught_up(s, list).set[status] end
+  local set = {}
+  for _, v in ipairs(list) do
+    if v.status == status then set[v] = true end
+  end
+  return set
 end
 
 function M.first(list, status, ok, ...)
-  local h = hints[list]
+  local s = kept[list]
+  local h = s and s.hint
   local n, low = #list, nil
   for i = h and h[status] or 1, n do
     local v = list[i]
