@@ -22,7 +22,22 @@ Promotion.__index = Promotion
 function Promotion:setup(exp)
   Asha.setup(self, exp)
   self.waiting = {} -- trial view -> rung it is paused at
+  self.nwaiting = 0 -- how many
   self.lost = {}    -- trial view -> true once stop_trial was asked for it
+  self.nlost = 0
+end
+
+local function wait(self, x, k)
+  if (self.waiting[x] ~= nil) ~= (k ~= nil) then
+    self.nwaiting = self.nwaiting + (k and 1 or -1)
+  end
+  self.waiting[x] = k
+end
+
+-- A trial that ended: no longer waiting, nor lost.
+local function forget(self, x)
+  wait(self, x, nil)
+  if self.lost[x] then self.lost[x], self.nlost = nil, self.nlost - 1 end
 end
 
 -- Whether trial x may be promoted from rung k: it paused there, or it is `current`.
@@ -45,7 +60,7 @@ end
 local function promote(self, x, L, k)
   if x then
     L:promote(k, x)
-    self.waiting[x] = nil
+    wait(self, x, nil)
   end
   return x
 end
@@ -66,12 +81,12 @@ function Promotion:on_result(trial, result)
     promote(self, trial, L, k)
     return "continue"
   end
-  self.waiting[trial] = k
+  wait(self, trial, k)
   return "pause"
 end
 
 function Promotion:on_trial_complete(trial, result)
-  self.waiting[trial], self.lost[trial] = nil, nil
+  forget(self, trial)
   Asha.on_trial_complete(self, trial, result)
 end
 
@@ -80,7 +95,7 @@ function Promotion.record_final(_, L, trial, time, value)
 end
 
 function Promotion:on_trial_error(trial)
-  self.waiting[trial] = nil
+  forget(self, trial)
 end
 
 -- With a finite number of trials the top 1/rf of a small rung is empty (floor(n/rf) = 0), so
@@ -88,7 +103,7 @@ end
 -- none runs, a rung promotes its best max(1, floor(n/rf)) trials (one at a time, the highest
 -- rung first), as synchronous successive halving rounding up to one would.
 function Promotion:end_game()
-  if not trials.exhausted(self) or trials.first(self.exp.trials, "RUNNING") then return nil end
+  if not trials.exhausted(self) or trials.count(self.exp.trials, "RUNNING") > 0 then return nil end
   local best, bl, bk
   for _, L in ipairs(self.ladders) do
     for k = #L.t - 1, (bk or 0) + 1, -1 do
@@ -110,11 +125,11 @@ end
 -- engine completes them, so that they are not chosen again as "paused for another reason".
 function Promotion:end_losers()
   local stop = self.exp.stop_trial
-  if not stop then return end
+  if not stop or self.nlost == self.nwaiting then return end -- all asked for already
   for _, x in ipairs(self.exp.trials) do
     local k = self.waiting[x]
     if k and x.status == "PAUSED" and not self.lost[x] then
-      self.lost[x] = true
+      self.lost[x], self.nlost = true, self.nlost + 1
       stop(x, format("not promoted from rung %s = %s", self.opts.time_attr,
         tostring(self.of[x].t[k])))
     end
@@ -125,11 +140,18 @@ local function not_waiting(x, self)
   return not self.waiting[x]
 end
 
--- A promotion if there is one, else a trial paused for another reason (an interrupted run),
--- else the first PENDING trial; nil lets the searcher add a new one.
+-- A trial paused for another reason (an interrupted run): only looked for when there are more
+-- PAUSED trials than trials waiting at a rung (these are PAUSED from the decision on).
+local function paused_otherwise(self, list)
+  if trials.count(list, "PAUSED") == self.nwaiting then return nil end
+  return trials.first(list, "PAUSED", not_waiting, self)
+end
+
+-- A promotion if there is one, else a trial paused for another reason, else the first
+-- PENDING trial; nil lets the searcher add a new one.
 function Promotion:choose_trial_to_run()
   local list = self.exp.trials
-  return promote(self, self:promotable(nil)) or trials.first(list, "PAUSED", not_waiting, self)
+  return promote(self, self:promotable(nil)) or paused_otherwise(self, list)
     or trials.first(list, "PENDING") or self:end_game()
 end
 

@@ -112,6 +112,38 @@ describe("rungs: stopping rule, promotions and brackets", function()
     assert.are.equal(a, rungs.pick(ls, rng, "bracket:1")) -- the label's stream, every time
   end)
 
+  it("candidate: the first of top(n) not promoted that ok takes, after any promotions", function()
+    local rng = require("tunelua.rng").new(3)
+    for _, mode in ipairs { "min", "max" } do
+      local L = rungs.new({ 1 }, 3, mode)
+      local promoted, refused = {}, {}
+      local function ok(key) return not refused[key] end
+      for i = 1, 600 do
+        local v = rng:random() < 0.05 and 0 / 0 or math.floor(rng:random() * 30) / 4
+        L:record(1, i, v)
+        if rng:random() < 0.1 then refused[i] = true end
+        local n = rng:random() < 0.5 and math.floor(rng:random() * i / 2) or nil
+        local want
+        for _, key in ipairs(L:top(1, n)) do
+          if not promoted[key] and ok(key) then
+            want = key
+            break
+          end
+        end
+        assert.are.equal(want, L:candidate(1, n, ok), mode .. " record " .. i)
+        if want and rng:random() < 0.6 then
+          L:promote(1, want)
+          promoted[want] = true
+        end
+        if rng:random() < 0.05 then -- a key promoted before it is recorded, or a NaN one
+          local key = rng:random() < 0.5 and i or 1000 + i
+          L:promote(1, key)
+          promoted[key] = true
+        end
+      end
+    end
+  end)
+
   it("the kept order gives what a sort of every record gives (ties, NaNs, both modes)", function()
     local stats = require "tunelua.stats"
     local rng = require("tunelua.rng").new(7)

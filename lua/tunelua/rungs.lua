@@ -46,7 +46,7 @@
 local stats = require "tunelua.stats"
 
 local floor, log, exp = math.floor, math.log, math.exp
-local insert = table.insert
+local insert, remove = table.insert, table.remove
 local type, error, tostring, setmetatable, ipairs = type, error, tostring, setmetatable, ipairs
 
 local M = {}
@@ -89,8 +89,9 @@ function M.new(milestones, eta, mode)
     -- scores[i] is the i-th recorded score (sign * value), keys[i] its key, at[key] = i;
     -- sorted holds the scores that are not NaN in ascending order, and order[j] is the i of
     -- sorted[j] (equal scores: the later record first, so that read from the end, the best
-    -- come first and ties in record order)
-    L[k] = { scores = {}, keys = {}, at = {}, promoted = {}, sorted = {}, order = {} }
+    -- come first and ties in record order); open holds the i of order that are not promoted,
+    -- in the same order, so that the next promotion skips none of the promoted top
+    L[k] = { scores = {}, keys = {}, at = {}, promoted = {}, sorted = {}, order = {}, open = {} }
   end
   return L
 end
@@ -103,6 +104,24 @@ function Ladder:rung_at(time)
   return 0
 end
 
+-- Whether record i (score s) comes before record j in a rung's order: lower score, or the
+-- same score recorded later.
+local function before(r, s, i, j)
+  local t = r.scores[j]
+  return s < t or (s == t and i > j)
+end
+
+-- Where record i (score s) belongs in r.open: the first place whose record it comes before.
+local function open_at(r, s, i)
+  local open = r.open
+  local lo, hi = 1, #open + 1
+  while lo < hi do
+    local mid = floor((lo + hi) / 2)
+    if before(r, s, i, open[mid]) then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end
+
 function Ladder:record(k, key, value)
   local r = k >= 1 and self[k]
   if value == nil or not r or r.at[key] then return end
@@ -113,6 +132,7 @@ function Ladder:record(k, key, value)
   local p = stats.search(sorted, #sorted, s) -- before the equal ones: the later record first
   insert(sorted, p, s)
   insert(r.order, p, i)
+  if not r.promoted[key] then insert(r.open, open_at(r, s, i), i) end
 end
 
 function Ladder:enter(k, key, value)
@@ -170,15 +190,25 @@ function Ladder:is_top(k, key)
 end
 
 function Ladder:promote(k, key)
-  self[k].promoted[key] = true
+  local r = self[k]
+  if r.promoted[key] then return end
+  r.promoted[key] = true
+  local i = r.at[key]
+  local s = i and r.scores[i]
+  if s and s == s then remove(r.open, open_at(r, s, i) - 1) end -- near the end: a short shift
 end
 
+-- Walks the open records best first and stops at the first one below the n-th best of all.
 function Ladder:candidate(k, n, ok, ...)
   local r, m = ranked(self, k, n)
-  local promoted = r.promoted
-  for j = 1, m do
-    local key = nth_best(r, j)
-    if not promoted[key] and ok(key, k, ...) then return key end
+  if m == 0 then return nil end
+  local last = #r.order + 1 - m -- the place of the m-th best
+  local open, scores, last_i = r.open, r.scores, r.order[last]
+  for j = #open, 1, -1 do
+    local i = open[j]
+    if before(r, scores[i], i, last_i) then return nil end
+    local key = r.keys[i]
+    if ok(key, k, ...) then return key end
   end
   return nil
 end

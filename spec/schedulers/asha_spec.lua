@@ -2,6 +2,7 @@
 -- the tunelua binary on the simulate executor.
 package.path = "lua/?.lua;" .. package.path
 local asha = require "schedulers.asha"
+local trials = require "tunelua.trials"
 local S = require "spec.schedulers.helpers"
 local H = require "spec.e2e.helpers"
 
@@ -108,7 +109,7 @@ describe("asha (unit)", function()
     exp.stop_trial = function(v, why) -- what the engine does with the request
       assert.are.equal("PAUSED", v.status)
       stopped[#stopped + 1] = v.id .. ": " .. why
-      v.status = "TERMINATED"
+      trials.set_status(exp.trials, v, "TERMINATED")
       s:on_trial_complete(v, v.last_result)
     end
     assert.are.same(PROMOTION, S.drive(s, exp, "loss", loss, 50)) -- the same promotions
@@ -124,6 +125,22 @@ describe("asha (unit)", function()
     }, stopped)
     assert.is_nil(s:choose_trial_to_run())
     assert.are.same({}, s.waiting)
+  end)
+
+  it("promotion: a trial the engine paused (an interrupted run) runs before a new one", function()
+    local s = asha { max_t = 9, grace_period = 1, reduction_factor = 3, promotion = true }
+    local exp = S.harness(s, cfgs(), "loss", "min")
+    local a = s:choose_trial_to_run()
+    trials.set_status(exp.trials, a, "RUNNING")
+    assert.are.equal("pause", s:on_result(a, { training_iteration = 1, loss = 5 }))
+    trials.set_status(exp.trials, a, "PAUSED") -- waits at rung 1: not chosen
+    local b = s:choose_trial_to_run()
+    assert.are.equal(exp.trials[2], b)
+    trials.set_status(exp.trials, b, "RUNNING")
+    trials.set_status(exp.trials, b, "PAUSED") -- the engine paused it with no decision
+    assert.are.equal(b, s:choose_trial_to_run())
+    trials.set_status(exp.trials, b, "RUNNING")
+    assert.are.equal(exp.trials[3], s:choose_trial_to_run())
   end)
 
   it("promotion, max mode: the same schedule", function()

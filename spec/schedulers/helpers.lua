@@ -1,6 +1,7 @@
 -- Shared by the scheduler specs: a fake experiment context with trial views, a sequential
 -- driver (one trial at a time, as an engine with one slot), and e2e experiment sources.
 local rng = require "tunelua.rng"
+local trials = require "tunelua.trials"
 
 local S = {}
 
@@ -18,18 +19,18 @@ function S.harness(sched, cfgs, metric, mode)
   return exp
 end
 
--- Runs trials as an engine with one slot: choose, run until a decision other than
--- "continue" (or max_it). value(trial, it) gives the metric; time is the iteration.
+-- Runs trials as an engine with one slot (statuses set as the engine sets them, through
+-- trials.set_status): choose, run until a decision other than "continue" (or max_it). value(trial, it) gives the metric; time is the iteration.
 -- Returns the events, e.g. { "0+0", "0p1", "1+0", "1s3" } (+ start at iteration, p pause,
 -- s stop, e the end at max_it).
-function S.drive(sched, _exp, metric, value, max_it)
+function S.drive(sched, exp, metric, value, max_it)
   local ev = {}
   while true do
     local t = sched:choose_trial_to_run()
     if not t then break end
     local n = tonumber(t.id)
     ev[#ev + 1] = n .. "+" .. t.iteration
-    t.status = "RUNNING"
+    trials.set_status(exp.trials, t, "RUNNING")
     while true do
       local it = t.iteration + 1
       t.iteration = it
@@ -37,12 +38,12 @@ function S.drive(sched, _exp, metric, value, max_it)
       t.last_result = r
       local d = sched:on_result(t, r)
       if d == "stop" or it >= max_it then
-        t.status = "TERMINATED"
+        trials.set_status(exp.trials, t, "TERMINATED")
         ev[#ev + 1] = n .. (d == "stop" and "s" or "e") .. it
         if sched.on_trial_complete then sched:on_trial_complete(t, r) end
         break
       elseif d == "pause" then
-        t.status = "PAUSED"
+        trials.set_status(exp.trials, t, "PAUSED")
         ev[#ev + 1] = n .. "p" .. it
         break
       end
