@@ -20,7 +20,8 @@ function S.harness(sched, cfgs, metric, mode)
 end
 
 -- Runs trials as an engine with one slot (statuses set as the engine sets them, through
--- trials.set_status): choose, run until a decision other than "continue" (or max_it). value(trial, it) gives the metric; time is the iteration.
+-- trials.set_status): choose, run until a decision other than "continue" (or max_it).
+-- value(trial, it) gives the metric; time is the iteration.
 -- Returns the events, e.g. { "0+0", "0p1", "1+0", "1s3" } (+ start at iteration, p pause,
 -- s stop, e the end at max_it).
 function S.drive(sched, exp, metric, value, max_it)
