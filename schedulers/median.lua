@@ -51,9 +51,9 @@ function Median:on_result(trial, result)
   local best = self.curves:add(trial, time, value):best(self.sign)
   local grace = self.opts.grace_period
   if time < grace then return "continue" end
-  local means, n = self.curves:means(trial, grace, time)
+  local median, n = self.curves:median(trial, grace, time)
   if n < self.opts.min_samples_required then return insufficient(self, trial, time) end
-  if self.sign * best < self.sign * stats.median(means, n) then
+  if self.sign * best < self.sign * median then
     self.stopped[trial] = true
     return self.opts.hard_stop and "stop" or "pause"
   end

@@ -132,4 +132,64 @@ describe("stats.curves", function()
     local _, m = cs:means(a, 2, 4) -- b has not reached 4; c has no point in [2, 4]
     assert.are.equal(0, m)
   end)
+
+  -- cs:median against the median of cs:means, exactly (NaN as NaN), after every point.
+  local function same_median(cs, skip, lo, hi, msg)
+    local xs, wn = cs:means(skip, lo, hi)
+    local want = stats.median(xs, wn)
+    local got, gn = cs:median(skip, lo, hi)
+    assert.are.equal(wn, gn, msg)
+    if want ~= want then
+      assert.is_true(got ~= got, msg .. ": want NaN, got " .. tostring(got))
+    else
+      assert.are.equal(want, got, msg)
+    end
+  end
+
+  it("median: what the median of the means gives, kept windows or not", function()
+    local rng = require("tunelua.rng").new(5)
+    for _, times in ipairs { "steps", "repeats", "continuous" } do
+      local cs, keys, last = stats.curves(), {}, {}
+      for i = 1, 40 do keys[i] = { i } end
+      for step = 1, 4000 do
+        local key = keys[rng:int(1, 40)]
+        local t = last[key] or 0
+        if times == "steps" then
+          t = t + 1
+        elseif times == "repeats" then -- equal times happen: a time_attr may stand still
+          t = t + rng:int(0, 1)
+        else
+          t = t + rng:random()
+        end
+        last[key] = t
+        local v = rng:random() < 0.02 and 0 / 0 or rng:int(1, 6) -- ties are common
+        cs:add(key, t, v)
+        -- ask the windows a median stopping rule asks (its own time, two graces), and others
+        local lo = rng:random() < 0.8 and 2 or 0
+        local hi = rng:random() < 0.7 and t or rng:int(0, 12)
+        same_median(cs, key, lo, hi, times .. " step " .. step .. " (" .. lo .. ", " .. hi .. ")")
+        same_median(cs, keys[rng:int(1, 40)], lo, hi, times .. " step " .. step .. " other")
+      end
+      if times ~= "continuous" then
+        assert.is_true(#cs.windows > 0, times .. ": no window was kept")
+      end
+    end
+  end)
+
+  it("median: keeps at most 64 windows and forgets single asks", function()
+    local cs, a, b = stats.curves(), {}, {}
+    for t = 1, 200 do
+      cs:add(a, t, t)
+      cs:add(b, t, 2 * t)
+    end
+    for hi = 1, 100 do
+      cs:median(a, 0, hi)
+      assert.are.equal(math.min(hi - 1, 64), #cs.windows) -- asked once: not kept
+      assert.are.equal(hi + 1, cs:median(a, 0, hi)) -- b: the mean of 2, 4, ..., 2 hi
+      assert.are.equal(math.min(hi, 64), #cs.windows)
+      assert.are.equal(hi + 1, cs:median(a, 0, hi)) -- b: the mean of 2, 4, ..., 2 hi
+    end
+    for hi = 0.5, 5000 do cs:median(a, 0, hi) end -- each once: the record of asks is bounded
+    assert.is_true(cs.nasked <= 4096)
+  end)
 end)

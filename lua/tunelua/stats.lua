@@ -36,11 +36,19 @@
 --                                   other than skip's, that reached hi (c:last_t() >= hi) and
 --                                   have a point in [lo, hi]: returns a reused scratch list
 --                                   and its length n (only xs[1..n] are meant)
+--     cs:median(skip, lo, hi)       stats.median of those means, and n: what
+--                                   stats.median(cs:means(skip, lo, hi)) gives. A window
+--                                   (lo, hi) asked for twice is kept from then on (up to 64):
+--                                   its means, sorted, follow the curves as they reach hi, so
+--                                   that each later ask is a binary search, not a pass over
+--                                   every curve (a time_attr such as training_iteration asks for
+--                                   the same few windows again and again; time_total_s seldom
+--                                   repeats one and is computed each time)
 --
 -- None of these change their input: quantiles sort a scratch copy that is kept and reused,
 -- so a call allocates nothing once the scratch has grown.
 local floor, huge = math.floor, math.huge
-local sort = table.sort
+local sort, insert, remove = table.sort, table.insert, table.remove
 local setmetatable, type, tostring, error, ipairs = setmetatable, type, tostring, error, ipairs
 
 local M = {}
@@ -259,9 +267,38 @@ local Curves = {}
 Curves.__index = Curves
 
 function M.curves()
-  return setmetatable({ order = {}, scratch = {} }, Curves)
+  return setmetatable({ order = {}, scratch = {}, windows = {}, asked = {}, nasked = 0 },
+    Curves)
 end
 
+-- A kept window: n running means, nans of them NaN, the others in `sorted`, ascending.
+local KEEP, FORGET = 64, 4096
+
+local function put(w, m)
+  if m == nil then return end
+  w.n = w.n + 1
+  if m ~= m then
+    w.nans = w.nans + 1
+  else
+    local xs = w.sorted
+    insert(xs, search(xs, #xs, m), m)
+  end
+end
+
+local function drop(w, m)
+  if m == nil then return end
+  w.n = w.n - 1
+  if m ~= m then
+    w.nans = w.nans - 1
+  else
+    local xs = w.sorted
+    remove(xs, search(xs, #xs, m))
+  end
+end
+
+-- A curve is in window w when it reached w.hi and has a point in [w.lo, w.hi]. A new point
+-- at t brings in the curves that had not reached w.hi <= t, and changes the mean of a curve
+-- that already ended at t = w.hi.
 function Curves:add(key, t, value)
   local c = self[key]
   if not c then
@@ -269,8 +306,71 @@ function Curves:add(key, t, value)
     self[key] = c
     self.order[#self.order + 1] = key
   end
+  local ws = self.windows
+  if not ws[1] then
+    c:add(t, value)
+    return c
+  end
+  local old = c:last_t() or -huge
+  for _, w in ipairs(ws) do
+    if w.hi == t and old == t then drop(w, c:mean_between(w.lo, t)) end
+  end
   c:add(t, value)
+  for _, w in ipairs(ws) do
+    local hi = w.hi
+    if hi <= t and (hi > old or (hi == old and old == t)) then put(w, c:mean_between(w.lo, hi)) end
+  end
   return c
+end
+
+-- The kept window (lo, hi), made on the second ask; nil while it is not kept.
+function Curves:window(lo, hi)
+  for _, w in ipairs(self.windows) do
+    if w.hi == hi and w.lo == lo then return w end
+  end
+  local asked = self.asked
+  if asked[hi] ~= lo then
+    if self.nasked >= FORGET then asked, self.nasked = {}, 0 end
+    self.asked, self.nasked = asked, self.nasked + 1
+    asked[hi] = lo
+    return nil
+  end
+  if #self.windows >= KEEP then return nil end
+  local w = { lo = lo, hi = hi, n = 0, nans = 0, sorted = {} }
+  for _, key in ipairs(self.order) do
+    local c = self[key]
+    if c:last_t() >= hi then put(w, c:mean_between(lo, hi)) end
+  end
+  self.windows[#self.windows + 1] = w
+  return w
+end
+
+-- The k-th smallest of xs without its p-th (p = false: none left out).
+local function kth_without(xs, p, k)
+  return xs[(p and k >= p) and k + 1 or k]
+end
+
+function Curves:median(skip, lo, hi)
+  local w = self:window(lo, hi)
+  local c = self[skip]
+  local own = w and c and c:last_t() >= hi and c:mean_between(lo, hi)
+  local xs = w and w.sorted
+  local p = own and own == own and search(xs, #xs, own)
+  if not w or (p and xs[p] ~= own) then
+    local means, n = self:means(skip, lo, hi)
+    return M.median(means, n), n
+  end
+  local n, nans = w.n, w.nans
+  if own then
+    n = n - 1
+    if own ~= own then nans = nans - 1 end
+  end
+  if n == 0 then return nil, 0 end
+  if nans > 0 then return 0 / 0, n end
+  local k = floor((n + 1) / 2)
+  local a = kth_without(xs, p, k)
+  if n % 2 == 1 then return a, n end
+  return (a + kth_without(xs, p, k + 1)) / 2, n
 end
 
 -- A curve with no point in [lo, hi] has no running mean there; numpy's mean of nothing is NaN
