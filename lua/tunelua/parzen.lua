@@ -20,6 +20,7 @@ local exp, log, sqrt, floor, min, max, huge = math.exp, math.log, math.sqrt, mat
   math.min, math.max, math.huge
 local ffi = require "ffi"
 local darr = ffi.typeof("double[?]")
+local iarr = ffi.typeof("int32_t[?]")
 
 local M = {}
 
@@ -182,18 +183,16 @@ function M.fit(dims, cols, weights, o)
   for d, dim in ipairs(dims) do
     local col = cols[d]
     if dim.kind == "cat" then
+      -- a data kernel k puts base + 1 on its observed category col[k] and base on each other
+      -- one (the prior kernel base on all), normalised: three probabilities in all, so no
+      -- table per kernel
       local nc = dim.n
-      local probs, logp = {}, {}
       local base = pw / K
-      for k = 1, K do
-        local row, rl = {}, {}
-        local s = 0
-        for c = 1, nc do row[c] = base; s = s + base end
-        if k <= n then row[col[k]] = row[col[k]] + 1; s = s + 1 end
-        for c = 1, nc do row[c] = row[c] / s; rl[c] = log(row[c]) end
-        probs[k], logp[k] = row, rl
-      end
-      mix.dims[d] = { kind = "cat", n = nc, p = probs, logp = logp }
+      local s = 0
+      for _ = 1, nc do s = s + base end
+      local pprior, hit, miss = base / s, (base + 1) / (s + 1), base / (s + 1)
+      mix.dims[d] = { kind = "cat", n = nc, col = col, n_data = n, phit = hit, pmiss = miss,
+        pprior = pprior, lhit = log(hit), lmiss = log(miss), lprior = log(pprior) }
     else
       local low, high = dim.low, dim.high
       local range = high - low
@@ -358,10 +357,11 @@ function M.sample(mix, rng, scale)
   for d = 1, mix.D do
     local dim = mix.dims[d]
     if dim.kind == "cat" then
-      local row, u, acc = dim.p[k], rng:random(), 0
+      local u, acc = rng:random(), 0
       local c = dim.n
+      local own = k <= dim.n_data and dim.col[k]
       for j = 1, dim.n do
-        acc = acc + row[j]
+        acc = acc + (not own and dim.pprior or j == own and dim.phit or dim.pmiss)
         if u < acc then c = j; break end
       end
       v[d] = c
@@ -376,6 +376,52 @@ function M.sample(mix, rng, scale)
     end
   end
   return v
+end
+
+-- logpdf's flat arrays for a mixture of more than one dimension (set as mix.flat), or false
+-- when a categorical dimension gives some category no mass (log 0: the general loop).
+local function flatten(mix)
+  local K, D, logw, dims = mix.K, mix.D, mix.logw, mix.dims
+  local num, cat = {}, {}
+  for d = 1, D do
+    local dim = dims[d]
+    if dim.kind == "num" then
+      num[#num + 1] = d
+    elseif dim.lmiss == -huge or dim.lprior == -huge then
+      mix.flat = false
+      return false
+    else
+      cat[#cat + 1] = d
+    end
+  end
+  local Dn, Dc = #num, #cat
+  local c, fm, fi = darr(K), darr(K * Dn), darr(K * Dn)
+  local fcol, gain = iarr(K * Dc + 1), darr(Dc + 1)
+  for j = 1, Dc do
+    local dim = dims[cat[j]]
+    gain[j - 1] = dim.lhit - dim.lmiss
+  end
+  for k = 0, K - 1 do
+    local s = logw[k + 1]
+    for j = 1, Dn do
+      local dim = dims[num[j]]
+      s = s + dim.fc[k]
+      fm[k * Dn + j - 1], fi[k * Dn + j - 1] = dim.fmu[k], dim.fis[k]
+    end
+    for j = 1, Dc do
+      local dim = dims[cat[j]]
+      if k < dim.n_data then
+        s, fcol[k * Dc + j - 1] = s + dim.lmiss, dim.col[k + 1]
+      else -- the prior: the same mass on every category, never a hit
+        s, fcol[k * Dc + j - 1] = s + dim.lprior, 0
+      end
+    end
+    c[k] = s
+  end
+  local flat = { c = c, mu = fm, is = fi, Dn = Dn, num = num, Dc = Dc, cat = cat, col = fcol,
+    gain = gain, x = darr(Dn + 1), cv = iarr(Dc + 1) }
+  mix.flat = flat
+  return flat
 end
 
 -- log density of the mixture at vector v.
@@ -439,36 +485,27 @@ function M.logpdf(mix, v)
     end
     return m + log(sum)
   end
-  -- all numeric (joint TPE, BOHB): flat arrays, built once per mixture; a kernel's terms
-  -- only lower its score, so it stops once that falls e^-40 below the running maximum
+  -- joint TPE, BOHB: flat arrays, built once per mixture. A kernel's score starts at its
+  -- weight plus, for each categorical dimension, the log probability of a miss (all kernels
+  -- but the prior's) and then gains the hits (c, the other categories, is where v's falls):
+  -- from there each numeric term only lowers it, so it stops once that falls e^-40 below the
+  -- running maximum.
   local flat = mix.flat
-  if flat == nil then
-    flat = false
-    local allnum = true
-    for d = 1, D do allnum = allnum and dims[d].kind == "num" end
-    if allnum then
-      local c, fm, fi = darr(K), darr(K * D), darr(K * D)
-      for k = 0, K - 1 do
-        local s = logw[k + 1]
-        for d = 1, D do
-          local dim = dims[d]
-          s = s + dim.fc[k]
-          fm[k * D + d - 1], fi[k * D + d - 1] = dim.fmu[k], dim.fis[k]
-        end
-        c[k] = s
-      end
-      flat = { c = c, mu = fm, is = fi }
-    end
-    mix.flat = flat
-  end
+  if flat == nil then flat = flatten(mix) end
   if flat then
-    local c, fm, fi = flat.c, flat.mu, flat.is
-    local x = darr(D)
-    for d = 1, D do x[d - 1] = v[d] end
+    local c, fm, fi, Dn = flat.c, flat.mu, flat.is, flat.Dn
+    local cat, Dc, fcol, gain = flat.cat, flat.Dc, flat.col, flat.gain
+    local x, cv = flat.x, flat.cv
+    for j = 0, Dn - 1 do x[j] = v[flat.num[j + 1]] end
+    for j = 0, Dc - 1 do cv[j] = v[cat[j + 1]] end
     for k = 0, K - 1 do
-      local s, base = c[k], k * D
+      local s, base = c[k], k * Dn
+      local cb = k * Dc
+      for j = 0, Dc - 1 do
+        if fcol[cb + j] == cv[j] then s = s + gain[j] end
+      end
       local floor_s = m - 40
-      for d = 0, D - 1 do
+      for d = 0, Dn - 1 do
         if s < floor_s then break end
         local z = (x[d] - fm[base + d]) * fi[base + d]
         s = s - 0.5 * z * z
@@ -489,7 +526,7 @@ function M.logpdf(mix, v)
     for d = 1, D do
       local dim = dims[d]
       if dim.kind == "cat" then
-        s = s + dim.logp[k][v[d]]
+        s = s + (k > dim.n_data and dim.lprior or dim.col[k] == v[d] and dim.lhit or dim.lmiss)
       else
         local z = (v[d] - dim.fmu[k - 1]) * dim.fis[k - 1]
         s = s + dim.fc[k - 1] - 0.5 * z * z

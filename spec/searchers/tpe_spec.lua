@@ -411,6 +411,49 @@ describe("parzen (the univariate fast path)", function()
     end
   end)
 
+  it("logpdf of a joint mixture with categories: every kernel's terms, summed", function()
+    local r = rng.new(8)
+    local dims = { { kind = "num", low = 0, high = 1 }, { kind = "cat", n = 3 },
+      { kind = "num", low = -2, high = 2 }, { kind = "cat", n = 2 } }
+    for _, n in ipairs { 0, 1, 40, 400 } do
+      local cols = { {}, {}, {}, {} }
+      for i = 1, n do
+        cols[1][i], cols[2][i] = r:random(), r:int(1, 3)
+        cols[3][i], cols[4][i] = r:uniform(-2, 2), i % 5 == 0 and 2 or 1
+      end
+      local mix = parzen.fit(dims, cols, parzen.ramp_weights(n),
+        { rule = "scott", consider_prior = true, prior_weight = 2, min_bandwidth = 0.05,
+          scott_d = 4 })
+      for _ = 1, 50 do
+        local v = { r:random(), r:int(1, 3), r:uniform(-2, 2), r:int(1, 2) }
+        local terms, m = {}, -math.huge
+        for k = 1, mix.K do
+          local t = mix.logw[k]
+          for d = 1, 4 do
+            local dm = mix.dims[d]
+            if dm.kind == "cat" then -- the kernel's probabilities, from scratch
+              local w = {}
+              for c = 1, dm.n do w[c] = 2 / mix.K + ((k <= n and cols[d][k] == c) and 1 or 0) end
+              local total = 0
+              for c = 1, dm.n do total = total + w[c] end
+              t = t + math.log(w[v[d]] / total)
+            else
+              local z = (v[d] - dm.mu[k]) / dm.sigma[k]
+              t = t + dm.lc[k] - 0.5 * z * z
+            end
+          end
+          terms[k] = t
+          if t > m then m = t end
+        end
+        local sum = 0
+        for k = 1, mix.K do sum = sum + math.exp(terms[k] - m) end
+        local a, b = parzen.logpdf(mix, v), m + math.log(sum)
+        assert.is_true(math.abs(a - b) <= 1e-9 * math.max(1, math.abs(b)),
+          n .. ": " .. a .. " vs " .. b)
+      end
+    end
+  end)
+
   it("repeated values share the sigma of the first sorted position holding them", function()
     local col = { 0.5, 0.2, 0.2, 0.2, 0.9, 0.7, 0.2 }
     local mix = parzen.fit({ { kind = "num", low = 0, high = 1 } }, { col },
