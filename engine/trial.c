@@ -122,10 +122,18 @@ static int spare_take(tl_engine *e, const char *dir) {
   if (want > e->spares_want) e->spares_want = want;
   for (int i = 0; i < TL_SPARES && !took; i++) {
     tl_spare *s = e->spares[i];
-    if (!s || s->state != SPARE_READY || rename(s->path, dir) != 0) continue;
+    if (!s || s->state != SPARE_READY) continue;
+    if (rename(s->path, dir) == 0) {
+      took = 1;
+    } else if (errno == EEXIST || errno == ENOTEMPTY) {
+      break; /* dir is there and not empty (a crash left it): no spare can go there */
+    } else {
+      spare_remove(s); /* gone or broken under us: its slot is made again below */
+      e->spares[i] = NULL;
+      continue;
+    }
     spare_free(s);
     e->spares[i] = NULL;
-    took = 1;
   }
   tl_trial_spare_make(e); /* the next ones */
   return took;

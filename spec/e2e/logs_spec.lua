@@ -44,6 +44,23 @@ describe("e2e: trial logs", function()
     check_logs(d .. "/run")
   end)
 
+  it("go into a trial directory that is already there; no spare directory is left", function()
+    -- one at a time, so that the later trials take a directory made ahead (a spare), and
+    -- trial 00002's is already there and not empty, as a crash may leave it: its spare
+    -- cannot be renamed onto it, and the trial uses it as it is
+    local one_by_one = src:gsub("num_samples = 2,", "num_samples = 3, max_concurrent = 1,")
+    local exp, d = H.experiment(one_by_one)
+    local run = d .. "/run"
+    H.sh("mkdir -p " .. run .. "/trials/00002")
+    H.write(run .. "/trials/00002/stdout.log", "before\n")
+    local r = H.run { exp, "--dir", run, "--quiet" }
+    assert.are.equal(0, r.code, H.describe(r))
+    check_logs(run)
+    assert.are.equal("before", (H.read(run .. "/trials/00002/stdout.log") or ""):match("^[^\n]*"))
+    assert.are.equal("00000 00001 00002",
+      (H.capture("ls -A " .. run .. "/trials | tr '\\n' ' '"):gsub("%s+$", "")))
+  end)
+
   it("are completed from the journal by a resume after a crash", function()
     local exp, d = H.experiment(src)
     local dir = d .. "/run"
