@@ -1,6 +1,16 @@
 -- tunelua.trials: trial order, searcher exhaustion and unseen final results.
 local trials = require "tunelua.trials"
 
+-- A metatable for views whose status reads are counted, and the count so far.
+local function counted()
+  local n, back = 0, {}
+  local mt = {
+    __index = function(v, k) if k == "status" then n = n + 1 return back[v] end end,
+    __newindex = function(v, k, x) if k == "status" then back[v] = x else rawset(v, k, x) end end,
+  }
+  return mt, function() return n end
+end
+
 describe("tunelua.trials", function()
   local function views(...)
     local out = {}
@@ -72,11 +82,7 @@ describe("tunelua.trials", function()
   end)
 
   it("a kept list counts by its set, not by walking the views", function()
-    local reads, back = 0, {}
-    local mt = {
-      __index = function(v, k) if k == "status" then reads = reads + 1 return back[v] end end,
-      __newindex = function(v, k, x) if k == "status" then back[v] = x else rawset(v, k, x) end end,
-    }
+    local mt, reads = counted()
     local l, n = {}, 2000
     for i = 1, n do -- every trial pauses once at a rung and stays paused
       local v = setmetatable({ index = i }, mt)
@@ -90,15 +96,11 @@ describe("tunelua.trials", function()
     end
     -- set_status reads the old status (2 a trial), the count the new view's once; a scan
     -- for each count would read 4,002,000
-    assert.is_true(reads < 4 * n, reads .. " status reads for " .. n .. " trials")
+    assert.is_true(reads() < 4 * n, reads() .. " status reads for " .. n .. " trials")
   end)
 
   it("first on a kept list does not walk past the same views again", function()
-    local reads, back = 0, {}
-    local mt = {
-      __index = function(v, k) if k == "status" then reads = reads + 1 return back[v] end end,
-      __newindex = function(v, k, x) if k == "status" then back[v] = x else rawset(v, k, x) end end,
-    }
+    local mt, reads = counted()
     local l, n = {}, 2000
     for i = 1, n do -- FIFO's pattern: a new PENDING trial, found and started, then it ends
       local v = setmetatable({ index = i }, mt)
@@ -111,7 +113,7 @@ describe("tunelua.trials", function()
       trials.set_status(l, t, "TERMINATED")
     end
     -- a full scan each time reads 4,002,000; set_status reads the old status (2 a trial)
-    assert.is_true(reads < 6 * n, reads .. " status reads for " .. n .. " trials")
+    assert.is_true(reads() < 6 * n, reads() .. " status reads for " .. n .. " trials")
   end)
 
   it("exhausted: num_samples x grid points, or the engine's word", function()
