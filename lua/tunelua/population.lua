@@ -41,7 +41,7 @@ end
 -- sorted worst first (NaN first), ties in the order trials were added (t.index); the bottom
 -- and the top ceil(n · fraction), at most n/2 each; both empty with fewer than two trials.
 -- Returns lower, upper and the ranked list.
-local UNFINISHED = { "PENDING", "RUNNING", "PAUSED" }
+local UNFINISHED, WAITING = { "PENDING", "RUNNING", "PAUSED" }, { "PENDING", "PAUSED" }
 
 function M.quantiles(list, fraction, score)
   local ranked = {}
@@ -81,7 +81,7 @@ end
 -- order among equals; key returns nil for a trial that must not run now. nil when none.
 function M.first_waiting(list, key)
   local best, best_a, best_b
-  for _, status in ipairs { "PENDING", "PAUSED" } do
+  for _, status in ipairs(WAITING) do
     for t in pairs(members(list, status)) do
       local a, b = key(t)
       if a and (not best or a < best_a or (a == best_a and (b < best_b
