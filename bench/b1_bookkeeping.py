@@ -13,8 +13,12 @@ the engine on that file system. With B1_SHM=1 (the default) the whole measuremen
 included, runs once more under /dev/shm (tmpfs), which shows the engine apart from the file
 system: on ext4 without a journal (this benchmark's VM), ext4 scans past every inode freed
 in the last minute before it reuses one (fs/ext4/ialloc.c, recently_deleted), and each run
-of a benchmark frees thousands."""
+of a benchmark frees thousands.
+The three runs (engine, bare floor, files floor) are made REPEAT times, in an order turned at
+each round, and the figures are medians: on a shared VM one run of 13 s moves by 1-2% from
+the next, as much as the target's margin."""
 import json
+import statistics
 import subprocess
 import tempfile
 
@@ -25,6 +29,7 @@ SLEEP_S = param("B1_SLEEP_S", 0.1)
 CONCURRENT = param("B1_CONCURRENT", 8)
 EXTRA_ARGS = param("B1_ARGS", "")  # e.g. "--no-fsync"
 SHM = param("B1_SHM", 1)
+REPEAT = param("B1_REPEAT", 3)  # rounds of (engine, bare floor, files floor); medians reported
 TARGET = 1.03
 
 EXP = """
@@ -69,34 +74,62 @@ def phases(run_dir):
 
 
 def measure(root=None):
-    """The engine, the bare floor and the files floor, work directories under root. Both
-    directories go only at the end: deleting one run's 6,000 inodes before the next run
-    would slow the next run's creates on ext4 without a journal (see the docstring)."""
+    """The engine, the bare floor and the files floor, REPEAT times each, their order turned
+    at each round so that none always goes first; work directories under root. Every
+    directory goes only at the end: deleting one run's 6,000 inodes before the next run
+    would slow the next run's creates on ext4 without a journal (see the docstring).
+    Each figure is the median over the rounds (its own median: the engine's figure and the
+    floors need not come from one round); the ratios are the medians of each round's; the
+    phases and the engine's CPU are those of the round with the median engine figure."""
     reporter, floor = build()
-    d = tempfile.mkdtemp(prefix="tunelua-bench-b1-", dir=root)
-    fd = tempfile.mkdtemp(prefix="tunelua-bench-b1files-", dir=root)
-    fs = fs_of(d)
-    try:
-        r = run_tunelua(d, EXP % (json.dumps(reporter), SLEEP_S, TRIALS, CONCURRENT),
-                        ["--cpus", str(CONCURRENT)] + EXTRA_ARGS.split())
-        n_results, ph = phases(r["dir"])
-        out = subprocess.run([floor, "bare", str(TRIALS), str(CONCURRENT),
-                              json.dumps({"pre_sleep": SLEEP_S, "reports": 1}), reporter],
-                             check=True, capture_output=True, text=True).stdout
-        fl = json.loads(out)
-        out = subprocess.run([floor, "files", str(TRIALS), str(CONCURRENT),
-                              json.dumps({"pre_sleep": SLEEP_S, "reports": 1}), reporter, fd],
-                             check=True, capture_output=True, text=True).stdout
-    finally:
-        cleanup(d)
-        cleanup(fd)
-    ff = json.loads(out)
     ideal = TRIALS * SLEEP_S / CONCURRENT
-    return {"figure": rnd(r["wall"] / ideal), "wall_s": rnd(r["wall"]), "ideal_s": ideal,
-            "floor_s": rnd(fl["wall_s"]), "floor": rnd(fl["wall_s"] / ideal),
-            "ratio": rnd(r["wall"] / fl["wall_s"]), "files_floor": rnd(ff["wall_s"] / ideal),
-            "ratio_files_floor": rnd(r["wall"] / ff["wall_s"]), "fs": fs,
-            "engine_cpu_s": rnd(r["cpu"]), "results": n_results, "phases": ph}
+    dirs, rounds = [], []
+    fs = None
+    args = json.dumps({"pre_sleep": SLEEP_S, "reports": 1})
+    try:
+        for k in range(REPEAT):
+            d = tempfile.mkdtemp(prefix="tunelua-bench-b1-", dir=root)
+            fd = tempfile.mkdtemp(prefix="tunelua-bench-b1files-", dir=root)
+            dirs += [d, fd]
+            fs = fs or fs_of(d)
+            got = {}
+
+            def engine():
+                r = run_tunelua(d, EXP % (json.dumps(reporter), SLEEP_S, TRIALS, CONCURRENT),
+                                ["--cpus", str(CONCURRENT)] + EXTRA_ARGS.split())
+                got["engine"] = r
+                got["results"], got["phases"] = phases(r["dir"])
+
+            def bare():
+                got["bare"] = json.loads(subprocess.run(
+                    [floor, "bare", str(TRIALS), str(CONCURRENT), args, reporter],
+                    check=True, capture_output=True, text=True).stdout)
+
+            def files():
+                got["files"] = json.loads(subprocess.run(
+                    [floor, "files", str(TRIALS), str(CONCURRENT), args, reporter, fd],
+                    check=True, capture_output=True, text=True).stdout)
+
+            order = [engine, bare, files]
+            for run in order[k % 3:] + order[:k % 3]:
+                run()
+            w, fl, ff = got["engine"]["wall"], got["bare"]["wall_s"], got["files"]["wall_s"]
+            rounds.append({"figure": w / ideal, "floor": fl / ideal, "files_floor": ff / ideal,
+                           "ratio": w / fl, "ratio_files_floor": w / ff, "wall_s": w,
+                           "floor_s": fl, "cpu": got["engine"]["cpu"],
+                           "results": got["results"], "phases": got["phases"]})
+    finally:
+        for d in dirs:
+            cleanup(d)
+    med = lambda key: statistics.median(r[key] for r in rounds)  # noqa: E731
+    mid = sorted(rounds, key=lambda r: r["figure"])[(len(rounds) - 1) // 2]
+    return {"figure": rnd(med("figure")), "wall_s": rnd(med("wall_s")), "ideal_s": ideal,
+            "floor_s": rnd(med("floor_s")), "floor": rnd(med("floor")),
+            "ratio": rnd(med("ratio")), "files_floor": rnd(med("files_floor")),
+            "ratio_files_floor": rnd(med("ratio_files_floor")), "fs": fs,
+            "engine_cpu_s": rnd(mid["cpu"]), "results": mid["results"], "phases": mid["phases"],
+            "rounds": [{k: rnd(r[k]) for k in ("figure", "floor", "files_floor")}
+                       for r in rounds]}
 
 
 def main():
@@ -106,7 +139,7 @@ def main():
     if SHM and shm_dir():
         rec["shm"] = measure(shm_dir())
     rec["params"] = {"trials": TRIALS, "sleep_s": SLEEP_S, "concurrent": CONCURRENT,
-                     "args": EXTRA_ARGS, "shm": SHM}
+                     "args": EXTRA_ARGS, "shm": SHM, "repeat": REPEAT}
     emit(rec)
 
 

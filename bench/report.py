@@ -77,11 +77,18 @@ def main():
                 fmt(r["files_floor"]), fmt(r["ratio_files_floor"]))
         if "fs" in r:
             fw += "; on %s" % r["fs"]
+        def rounds(x):
+            rs = x.get("rounds") or []
+            return ("; medians of %d rounds, engine %s" % (
+                len(rs), ", ".join(fmt(q["figure"]) for q in rs))) if len(rs) > 1 else ""
+        if r["bench"] == "B1":
+            fw += rounds(r)
         if "shm" in r and r["bench"] == "B1":
             s = r["shm"]
             fw += ("; all of it again on tmpfs (/dev/shm): **%s** x ideal, floors %s bare, %s with "
-                   "the files, engine / files floor %s") % (
-                fmt(s["figure"]), fmt(s["floor"]), fmt(s["files_floor"]), fmt(s["ratio_files_floor"]))
+                   "the files, engine / files floor %s%s") % (
+                fmt(s["figure"]), fmt(s["floor"]), fmt(s["files_floor"]), fmt(s["ratio_files_floor"]),
+                rounds(s))
         if "shm" in r and r["bench"] == "B4":
             s = r["shm"]
             fw += "; the engine again on tmpfs (/dev/shm): **%s** ms (median %s), ratio %s" % (
