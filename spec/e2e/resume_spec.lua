@@ -129,6 +129,48 @@ describe("e2e: resume after kill -9", function()
     assert.is_true(resumes >= 2, "resumed " .. resumes .. " times")
   end)
 
+  -- the schedulers whose state lives in counts and sets of trials (tunelua.trials), kept
+  -- sorted windows (the median) or the rungs' open records: a resume rebuilds them by replay
+  for _, c in ipairs {
+    { "asha promotion", "tune.schedulers.asha { max_t = 27, grace_period = 1, "
+      .. "reduction_factor = 3, promotion = true }" },
+    { "median", "tune.schedulers.median { time_attr = 'training_iteration', grace_period = 3, "
+      .. "min_samples_required = 2 }" },
+    { "pbt", "tune.schedulers.pbt { time_attr = 'training_iteration', perturbation_interval = 4, "
+      .. "hyperparam_mutations = { lr = tune.loguniform(0.01, 1) } }" },
+  } do
+    it("a simulation with " .. c[1] .. " killed 6 times ends exactly as an uninterrupted one",
+      function()
+        local src = sim_src:gsub("num_samples = 40,", "num_samples = 40, max_concurrent = 4,")
+          :gsub("training_iteration = 50", "training_iteration = 27")
+          :gsub("0%.0004", "0.001") -- slower iterations: early stops leave fewer results
+          :gsub("}\n$", "  scheduler = " .. c[2] .. ",\n}\n")
+        local exp = H.experiment(src)
+        local ref, dir = H.tmpdir() .. "/ref", H.tmpdir() .. "/run"
+        local r = H.run { exp, "--dir", ref, "--seed", "5", "--quiet" }
+        assert.are.equal(0, r.code, H.describe(r))
+        run_and_kill({ exp, "--dir", dir, "--seed", "5", "--quiet" }, 0.05, dir)
+        math.randomseed(11)
+        for _ = 1, 6 do
+          if H.exists(dir .. "/summary.json") and H.summary(dir).status == "done" then break end
+          run_and_kill({ "resume", dir, "--quiet" }, 0.02 + math.random() * 0.05, dir)
+        end
+        r = H.run { "resume", dir, "--quiet" }
+        assert.are.equal(0, r.code, H.describe(r))
+        local want, got, dups = results(ref), results(dir)
+        assert.are.equal(0, dups)
+        if H.wrap == "" then assert.are.same(want, got) end
+        local a, b = H.summary(ref), H.summary(dir)
+        assert.are.equal(a.best_trial, b.best_trial)
+        for i, t in ipairs(a.trials) do
+          assert.are.equal(t.status, b.trials[i].status, t.id)
+          assert.are.equal(t.iterations, b.trials[i].iterations, t.id)
+        end
+        local resumes = H.count(H.journal(dir), function(e) return e.ev == "resumed" end)
+        assert.is_true(resumes >= 2, "resumed " .. resumes .. " times")
+      end)
+  end
+
   it("real trainers: every acknowledged report is in the journal once, all trials end", function()
     local exp = H.experiment(H.exp_src {
       name = "kill-local",
