@@ -172,8 +172,13 @@ Hyperband.on_trial_error = Hyperband.on_trial_complete
 -- order they joined, that is due to run: new (PENDING) or promoted and PAUSED. nil lets the
 -- engine ask the searcher for a new trial.
 function Hyperband:choose_trial_to_run()
-  local info = self.info
-  for _, b in ipairs(self.brackets) do
+  local info, bs = self.info, self.brackets
+  -- only the newest bracket gains trials: an older one with none live is over for good
+  local first = self.first_live or 1
+  while first < #bs and bs[first].live == 0 do first = first + 1 end
+  self.first_live = first
+  for k = first, #bs do
+    local b = bs[k]
     if b.live > 0 then
       for _, v in ipairs(b.trials) do
         local s = v.status

@@ -505,6 +505,34 @@ describe("hyperband end to end (tunelua --executor simulate)", function()
     end))
   end)
 
+  it("looks for the next trial to run past the brackets that are over", function()
+    -- each bracket's `live` counts its reads; a choice that walked every bracket of the run
+    -- would read it (brackets over) * (choices) times: about 1,000,000 here
+    local reads, live = 0, setmetatable({}, { __mode = "k" })
+    local counted = {
+      __index = function(b, k) if k == "live" then reads = reads + 1 return live[b] end end,
+      __newindex = function(b, k, x) if k == "live" then live[b] = x else rawset(b, k, x) end end,
+    }
+    local S = require "spec.schedulers.helpers"
+    local s = hyperband { max_t = 9, reduction_factor = 3 }
+    local cfgs = {}
+    for i = 1, 3000 do cfgs[i] = { x = i % 17 } end
+    local add_trial = s.on_trial_add
+    s.on_trial_add = function(self, v) -- count from each bracket's birth
+      local n = #(self.brackets or {})
+      add_trial(self, v)
+      local b = self.brackets[#self.brackets]
+      if #self.brackets > n then
+        live[b], b.live = b.live, nil
+        setmetatable(b, counted)
+      end
+    end
+    local exp = S.harness(s, cfgs, "loss", "min")
+    S.drive(s, exp, "loss", function(t, it) return t.config.x / it end, 9)
+    assert.is_true(#s.brackets > 300, #s.brackets .. " brackets")
+    assert.is_true(reads < 40 * #cfgs, reads .. " reads of live for " .. #cfgs .. " trials")
+  end)
+
   it("closes a bracket that num_samples cannot fill", function()
     local summary = run {
       simulate = "function(c) return { loss = c.x } end",
