@@ -275,13 +275,8 @@ local function install(sched)
   st.s_error = sched.on_trial_error
   if not st.choose then
     -- default: the lowest-numbered PENDING trial that fits now, then the lowest PAUSED one
-    st.choose = function()
-      for _, want in ipairs { "PENDING", "PAUSED" } do
-        for i = 1, #trials do
-          if trials[i].status == want and fits(trials[i]) then return trials[i] end
-        end
-      end
-    end
+    -- (tunelua.trials starts past the trials it has walked: no pass over the whole run)
+    st.choose = function() return trial_order.fifo(trials, fits) end
   end
 end
 
