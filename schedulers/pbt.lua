@@ -14,10 +14,10 @@ local explore = require "tunelua.explore"
 local options = require "tunelua.options"
 local population = require "tunelua.population"
 local tables = require "tunelua.tables"
+local members = require("tunelua.trials").members
 
 local type, pairs, ipairs, next, error, tostring = type, pairs, ipairs, next, error, tostring
 local setmetatable, max, format = setmetatable, math.max, string.format
-local finished = population.finished
 
 local M = { explore = explore.explore, fill = explore.fill, deepcopy = tables.deepcopy }
 
@@ -167,14 +167,12 @@ function Pbt:on_result(trial, result)
 end
 
 -- synch: whether every live trial other than `except` has reached the next sync point.
+local function reached(t, self, except)
+  return t == except or self.state[t.index].last_train_time >= self.next_sync
+end
+
 function Pbt:synced(except)
-  for _, t in ipairs(self.exp.trials) do
-    if t ~= except and not finished(t)
-        and self.state[t.index].last_train_time < self.next_sync then
-      return false
-    end
-  end
-  return true
+  return population.all_unfinished(self.exp.trials, reached, self, except)
 end
 
 -- synch: ranks the whole population at the barrier, top trials first and bottom last (Ray's
@@ -198,11 +196,9 @@ end
 function Pbt:on_trial_complete()
   if not self.synch then return end
   local waiting, latest = false, 0
-  for _, t in ipairs(self.exp.trials) do
+  for t in pairs(members(self.exp.trials, "PAUSED")) do
     local lt = self.state[t.index] and self.state[t.index].last_train_time or 0
-    if not finished(t) and t.status == "PAUSED" and lt >= self.next_sync then
-      waiting, latest = true, max(latest, lt)
-    end
+    if lt >= self.next_sync then waiting, latest = true, max(latest, lt) end
   end
   if waiting and self:synced(nil) then self:perturb_all(latest) end
 end

@@ -93,6 +93,9 @@ describe("tunelua.population", function()
       assert.are.equal(fp and fp.index, fk and fk.index, msg)
       assert.are.equal(population.others_waiting(p, p[except]),
         population.others_waiting(kept, kept[except]), msg)
+      local low = function(v, limit) return (keys[v.index] or 0) < limit end
+      assert.are.equal(population.all_unfinished(p, low, 4),
+        population.all_unfinished(kept, low, 4), msg)
     end
   end)
 

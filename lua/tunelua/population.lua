@@ -6,6 +6,7 @@ local trials = require "tunelua.trials"
 
 local ipairs, pairs, sort = ipairs, pairs, table.sort
 local count, members = trials.count, trials.members
+local UNFINISHED, WAITING = { "PENDING", "RUNNING", "PAUSED" }, { "PENDING", "PAUSED" }
 local floor, ceil = math.floor, math.ceil
 
 local M = {}
@@ -29,6 +30,16 @@ function M.others_waiting(list, except)
   return n > 0
 end
 
+-- Whether ok(t, ...) holds for every unfinished trial of list (PENDING, RUNNING or PAUSED).
+function M.all_unfinished(list, ok, ...)
+  for _, status in ipairs(UNFINISHED) do
+    for t in pairs(members(list, status)) do
+      if not ok(t, ...) then return false end
+    end
+  end
+  return true
+end
+
 -- Score order, worst first: a NaN is the worst score; ties in the order trials were added.
 local function worse(a, b, sa, sb)
   local na, nb = sa ~= sa, sb ~= sb
@@ -41,7 +52,6 @@ end
 -- sorted worst first (NaN first), ties in the order trials were added (t.index); the bottom
 -- and the top ceil(n · fraction), at most n/2 each; both empty with fewer than two trials.
 -- Returns lower, upper and the ranked list.
-local UNFINISHED, WAITING = { "PENDING", "RUNNING", "PAUSED" }, { "PENDING", "PAUSED" }
 
 function M.quantiles(list, fraction, score)
   local ranked = {}
