@@ -48,6 +48,23 @@ local function count(t)
   return n
 end
 
+-- Runs exp uninterrupted into ref, then into dir killed (SIGKILL) after `first` seconds and
+-- resumed and killed again up to `kills` times (after `pause()` seconds each), then resumed
+-- to the end. Returns ref and dir.
+local function ref_and_killed(exp, seed, first, kills, pause)
+  local ref, dir = H.tmpdir() .. "/ref", H.tmpdir() .. "/run"
+  local r = H.run { exp, "--dir", ref, "--seed", seed, "--quiet" }
+  assert.are.equal(0, r.code, H.describe(r))
+  run_and_kill({ exp, "--dir", dir, "--seed", seed, "--quiet" }, first, dir)
+  for _ = 1, kills do
+    if H.exists(dir .. "/summary.json") and H.summary(dir).status == "done" then break end
+    run_and_kill({ "resume", dir, "--quiet" }, pause(), dir)
+  end
+  r = H.run { "resume", dir, "--quiet" }
+  assert.are.equal(0, r.code, H.describe(r))
+  return ref, dir
+end
+
 -- a simulated experiment slow enough to be killed mid-way (a pure function of config and
 -- iteration, so a resumed trial computes what it would have)
 local sim_src = [[
@@ -84,18 +101,9 @@ describe("e2e: resume after kill -9", function()
   teardown(H.cleanup)
 
   it("a simulation killed 20 times ends exactly as an uninterrupted one", function()
-    local exp = H.experiment(sim_src)
-    local ref, dir = H.tmpdir() .. "/ref", H.tmpdir() .. "/run"
-    local r = H.run { exp, "--dir", ref, "--seed", "9", "--quiet" }
-    assert.are.equal(0, r.code, H.describe(r))
-    run_and_kill({ exp, "--dir", dir, "--seed", "9", "--quiet" }, 0.3, dir)
     math.randomseed(7)
-    for _ = 1, 20 do
-      if H.exists(dir .. "/summary.json") and H.summary(dir).status == "done" then break end
-      run_and_kill({ "resume", dir, "--quiet" }, 0.05 + math.random() * 0.2, dir)
-    end
-    r = H.run { "resume", dir, "--quiet" }
-    assert.are.equal(0, r.code, H.describe(r))
+    local ref, dir = ref_and_killed(H.experiment(sim_src), "9", 0.3, 20,
+      function() return 0.05 + math.random() * 0.2 end)
     local want, got, dups = results(ref), results(dir)
     assert.are.equal(0, dups)
     assert.are.equal(2000, count(want))
@@ -145,18 +153,9 @@ describe("e2e: resume after kill -9", function()
           :gsub("training_iteration = 50", "training_iteration = 27")
           :gsub("0%.0004", "0.001") -- slower iterations: early stops leave fewer results
           :gsub("}\n$", "  scheduler = " .. c[2] .. ",\n}\n")
-        local exp = H.experiment(src)
-        local ref, dir = H.tmpdir() .. "/ref", H.tmpdir() .. "/run"
-        local r = H.run { exp, "--dir", ref, "--seed", "5", "--quiet" }
-        assert.are.equal(0, r.code, H.describe(r))
-        run_and_kill({ exp, "--dir", dir, "--seed", "5", "--quiet" }, 0.05, dir)
         math.randomseed(11)
-        for _ = 1, 6 do
-          if H.exists(dir .. "/summary.json") and H.summary(dir).status == "done" then break end
-          run_and_kill({ "resume", dir, "--quiet" }, 0.02 + math.random() * 0.05, dir)
-        end
-        r = H.run { "resume", dir, "--quiet" }
-        assert.are.equal(0, r.code, H.describe(r))
+        local ref, dir = ref_and_killed(H.experiment(src), "5", 0.05, 6,
+          function() return 0.02 + math.random() * 0.05 end)
         local want, got, dups = results(ref), results(dir)
         assert.are.equal(0, dups)
         if H.wrap == "" then assert.are.same(want, got) end
