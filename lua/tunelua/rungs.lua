@@ -89,9 +89,10 @@ function M.new(milestones, eta, mode)
     -- scores[i] is the i-th recorded score (sign * value), keys[i] its key, at[key] = i;
     -- sorted holds the scores that are not NaN in ascending order, and order[j] is the i of
     -- sorted[j] (equal scores: the later record first, so that read from the end, the best
-    -- come first and ties in record order); open holds the i of order that are not promoted,
-    -- in the same order, so that the next promotion skips none of the promoted top
-    L[k] = { scores = {}, keys = {}, at = {}, promoted = {}, sorted = {}, order = {}, open = {} }
+    -- come first and ties in record order); open (made on the first promote or candidate:
+    -- ASHA's stopping rule never needs it) holds the i of order that are not promoted, in the
+    -- same order, so that the next promotion skips none of the promoted top
+    L[k] = { scores = {}, keys = {}, at = {}, promoted = {}, sorted = {}, order = {} }
   end
   return L
 end
@@ -122,6 +123,18 @@ local function open_at(r, s, i)
   return lo
 end
 
+-- r.open, made from r.order on first use.
+local function open_of(r)
+  local open = r.open
+  if open then return open end
+  open = {}
+  for _, i in ipairs(r.order) do
+    if not r.promoted[r.keys[i]] then open[#open + 1] = i end
+  end
+  r.open = open
+  return open
+end
+
 function Ladder:record(k, key, value)
   local r = k >= 1 and self[k]
   if value == nil or not r or r.at[key] then return end
@@ -132,7 +145,7 @@ function Ladder:record(k, key, value)
   local p = stats.search(sorted, #sorted, s) -- before the equal ones: the later record first
   insert(sorted, p, s)
   insert(r.order, p, i)
-  if not r.promoted[key] then insert(r.open, open_at(r, s, i), i) end
+  if r.open and not r.promoted[key] then insert(r.open, open_at(r, s, i), i) end
 end
 
 function Ladder:enter(k, key, value)
@@ -195,7 +208,7 @@ function Ladder:promote(k, key)
   r.promoted[key] = true
   local i = r.at[key]
   local s = i and r.scores[i]
-  if s and s == s then remove(r.open, open_at(r, s, i) - 1) end -- near the end: a short shift
+  if r.open and s and s == s then remove(r.open, open_at(r, s, i) - 1) end -- a short shift
 end
 
 -- Walks the open records best first and stops at the first one below the n-th best of all.
@@ -203,7 +216,7 @@ function Ladder:candidate(k, n, ok, ...)
   local r, m = ranked(self, k, n)
   if m == 0 then return nil end
   local last = #r.order + 1 - m -- the place of the m-th best
-  local open, scores, last_i = r.open, r.scores, r.order[last]
+  local open, scores, last_i = open_of(r), r.scores, r.order[last]
   for j = #open, 1, -1 do
     local i = open[j]
     if before(r, scores[i], i, last_i) then return nil end
