@@ -35,6 +35,13 @@ def fmt(v):
     return str(v)
 
 
+def rounds(r):
+    """B1's rounds, when it made more than one: how many, and each round's engine figure."""
+    rs = r.get("rounds") or []
+    return ("; medians of %d rounds, engine %s" % (
+        len(rs), ", ".join(fmt(q["figure"]) for q in rs))) if len(rs) > 1 else ""
+
+
 def main():
     path, load0, load1, secs = sys.argv[1:5]
     recs = [json.loads(line) for line in open(path) if line.strip()]
@@ -77,12 +84,7 @@ def main():
                 fmt(r["files_floor"]), fmt(r["ratio_files_floor"]))
         if "fs" in r:
             fw += "; on %s" % r["fs"]
-        def rounds(x):
-            rs = x.get("rounds") or []
-            return ("; medians of %d rounds, engine %s" % (
-                len(rs), ", ".join(fmt(q["figure"]) for q in rs))) if len(rs) > 1 else ""
-        if r["bench"] == "B1":
-            fw += rounds(r)
+        fw += rounds(r)
         if "shm" in r and r["bench"] == "B1":
             s = r["shm"]
             fw += ("; all of it again on tmpfs (/dev/shm): **%s** x ideal, floors %s bare, %s with "

@@ -52,7 +52,6 @@ end
 -- sorted worst first (NaN first), ties in the order trials were added (t.index); the bottom
 -- and the top ceil(n · fraction), at most n/2 each; both empty with fewer than two trials.
 -- Returns lower, upper and the ranked list.
-
 function M.quantiles(list, fraction, score)
   local ranked = {}
   for _, status in ipairs(UNFINISHED) do
