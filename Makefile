@@ -78,7 +78,7 @@ test-python:
 	/usr/bin/python3 -m unittest discover -s spec/python
 
 lint:
-	luacheck -q lua schedulers spec examples
+	luacheck -q lua schedulers spec examples trainers bench
 
 # The slurm executor on a real two-node Slurm cluster on this machine (slurm-wlm, munge; as
 # root): starts it (spec/slurm/cluster.sh), runs spec/slurm, stops it.

@@ -13,6 +13,7 @@
 #include "resources.h"
 #include "cpulist.h"
 #include "exec_slurm.h"
+#include "proto.h"
 #include "spawn.h"
 #include "trial.h"
 
@@ -50,6 +51,14 @@ char **tl_exec_env(tl_engine *e, tl_trial *t) {
   strv_set(&s, "TUNELUA_TRIAL_ID", tl_strfmt("TUNELUA_TRIAL_ID=%s", t->id));
   strv_set(&s, "TUNELUA_TRIAL_DIR", tl_strfmt("TUNELUA_TRIAL_DIR=%s", t->dir));
   strv_set(&s, "TUNELUA_EXPERIMENT_DIR", tl_strfmt("TUNELUA_EXPERIMENT_DIR=%s", e->dir));
+  /* the welcome its hello will get, so that a client can start on the config at once and
+   * read the welcome later; left out when large (the environment has limits) */
+  tl_buf w;
+  tl_buf_init(&w);
+  tl_buf_adds(&w, "TUNELUA_WELCOME=");
+  tl_proto_welcome(e, t, &w);
+  if (w.len <= TL_WELCOME_ENV_MAX) strv_set(&s, "TUNELUA_WELCOME", w.data); /* s owns it */
+  else tl_buf_free(&w);
   if (e->trainers_dir) {
     const char *pp = getenv("PYTHONPATH");
     strv_set(&s, "PYTHONPATH",

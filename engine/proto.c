@@ -144,6 +144,34 @@ static void trial_protocol_error(tl_conn *c, const char *msg) {
   free(why);
 }
 
+/* The welcome a trial's trainer gets (one JSON object, no newline), appended to b: at its
+ * hello, and in its environment as TUNELUA_WELCOME (docs/protocol.md). */
+void tl_proto_welcome(tl_engine *e, tl_trial *t, tl_buf *b) {
+  tl_buf_adds(b, "{\"type\":\"welcome\",\"trial\":");
+  tl_buf_add_json_str(b, t->id);
+  char *cfg = tl_json_print(t->config);
+  tl_buf_adds(b, ",\"config\":");
+  tl_buf_adds(b, cfg);
+  free(cfg);
+  tl_buf_adds(b, ",\"restore\":");
+  const char *restore = tl_trial_latest_checkpoint(t);
+  if (restore) tl_buf_add_json_str(b, restore);
+  else tl_buf_adds(b, "null");
+  tl_buf_adds(b, ",\"trial_dir\":");
+  tl_buf_add_json_str(b, t->dir);
+  tl_buf_adds(b, ",\"shared\":{");
+  for (char **s = e->shared; s && *s; s++) {
+    char *eq = strchr(*s, '=');
+    char *name = tl_strfmt("%.*s", (int)(eq - *s), *s);
+    if (s != e->shared) tl_buf_addc(b, ',');
+    tl_buf_add_json_str(b, name);
+    tl_buf_addc(b, ':');
+    tl_buf_add_json_str(b, eq + 1);
+    free(name);
+  }
+  tl_buf_printf(b, "},\"iteration\":%ld}", t->iterations);
+}
+
 static void on_hello(tl_conn *c, cJSON *msg) {
   tl_engine *e = c->e;
   const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "token"));
@@ -179,29 +207,8 @@ static void on_hello(tl_conn *c, cJSON *msg) {
   c->reuse = e->reuse && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "reuse"));
   tl_buf b;
   tl_buf_init(&b);
-  tl_buf_adds(&b, "{\"type\":\"welcome\",\"trial\":");
-  tl_buf_add_json_str(&b, t->id);
-  char *cfg = tl_json_print(t->config);
-  tl_buf_adds(&b, ",\"config\":");
-  tl_buf_adds(&b, cfg);
-  free(cfg);
-  tl_buf_adds(&b, ",\"restore\":");
-  const char *restore = tl_trial_latest_checkpoint(t);
-  if (restore) tl_buf_add_json_str(&b, restore);
-  else tl_buf_adds(&b, "null");
-  tl_buf_adds(&b, ",\"trial_dir\":");
-  tl_buf_add_json_str(&b, t->dir);
-  tl_buf_adds(&b, ",\"shared\":{");
-  for (char **s = e->shared; s && *s; s++) {
-    char *eq = strchr(*s, '=');
-    char *name = tl_strfmt("%.*s", (int)(eq - *s), *s);
-    if (s != e->shared) tl_buf_addc(&b, ',');
-    tl_buf_add_json_str(&b, name);
-    tl_buf_addc(&b, ':');
-    tl_buf_add_json_str(&b, eq + 1);
-    free(name);
-  }
-  tl_buf_printf(&b, "},\"iteration\":%ld}\n", t->iterations);
+  tl_proto_welcome(e, t, &b);
+  tl_buf_addc(&b, '\n');
   tl_proto_send(c, b.data, b.len);
   tl_buf_free(&b);
 }

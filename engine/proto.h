@@ -37,6 +37,10 @@ tl_conn *tl_proto_adopt(tl_engine *e, int fd);
 void tl_proto_send(tl_conn *c, const char *data, size_t len);
 /* Sends data once every journal line written so far is durable: acknowledgements. */
 void tl_proto_send_durable(tl_conn *c, const char *data, size_t len);
+/* The welcome of trial t (one JSON object, no newline), appended to b. Its trainer also
+ * finds it in TUNELUA_WELCOME when it is at most TL_WELCOME_ENV_MAX bytes. */
+#define TL_WELCOME_ENV_MAX 16384
+void tl_proto_welcome(tl_engine *e, tl_trial *t, tl_buf *b);
 /* Sends {"type":"error"} with the message, then closes. */
 void tl_proto_reject(tl_conn *c, const char *msg);
 void tl_proto_close(tl_conn *c);

@@ -578,13 +578,13 @@ typedef struct tunelua__cached {
 } tunelua__cached;
 
 static struct {
-  int state, fd, failed, checkpoint, action, ckpt_n;
+  int state, fd, failed, checkpoint, action, ckpt_n, owed, said;
   long iteration;
   char *config, *restore, *trial, *dir, *shared, *ckpt_path;
   char err[1024];
   tunelua__buf in, metrics;
   tunelua__cached *cache;
-} tunelua__s = {TUNELUA__NEW, -1, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, {0},
+} tunelua__s = {TUNELUA__NEW, -1, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, {0},
                 {NULL, 0, 0, 0}, {NULL, 0, 0, 0}, NULL};
 
 static void tunelua__seterr(const char *fmt, ...) {
@@ -691,6 +691,8 @@ static int tunelua__connect(const char *addr) {
   return -1;
 }
 
+static char *tunelua__recv_line(void);
+
 static int tunelua__send(const char *data, size_t n) {
   if (n > TUNELUA__MAX_MSG) {
     tunelua__seterr("message of %zu bytes is larger than the protocol's 1 MiB", n);
@@ -704,7 +706,12 @@ static int tunelua__send(const char *data, size_t n) {
 #endif
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      tunelua__seterr("lost the connection to the tunelua engine: %s", strerror(errno));
+      int e = errno;
+      /* with the welcome still owed, the engine may have refused the hello and closed: its
+       * error message, still in the socket, says why */
+      tunelua__s.said = 0;
+      if (tunelua__s.owed) free(tunelua__recv_line());
+      if (!tunelua__s.said) tunelua__seterr("lost the connection to the tunelua engine: %s", strerror(e));
       tunelua__close();
       return -1;
     }
@@ -715,7 +722,7 @@ static int tunelua__send(const char *data, size_t n) {
 
 /* Reads the next message (a malloc'd line without its newline); an engine error message
  * becomes NULL with its text in tunelua_error(), as does EOF. */
-static char *tunelua__recv(void) {
+static char *tunelua__recv_line(void) {
   tunelua__buf *b = &tunelua__s.in;
   for (;;) {
     char *nl = b->n ? (char *)memchr(b->d, '\n', b->n) : NULL;
@@ -740,6 +747,7 @@ static char *tunelua__recv(void) {
         const char *m = tunelua_json_get(line, "message", &ml);
         char *text = m && *m == '"' ? tunelua_json_string(m, ml) : NULL;
         tunelua__seterr("%s", text ? text : "the tunelua engine reported an error");
+        tunelua__s.said = 1;
         free(text), free(line);
         tunelua__close();
         return NULL;
@@ -787,6 +795,45 @@ static char *tunelua__get_raw(const char *json, const char *path) {
   return s;
 }
 
+static int tunelua__is_welcome(const char *w) {
+  size_t n;
+  const char *t = tunelua_json_get(w, "type", &n), *cfg = tunelua_json_get(w, "config", &n);
+  return tunelua__key_is(t, "welcome") && cfg && *cfg == '{';
+}
+
+static long tunelua__iteration_of(const char *w, long dflt) {
+  size_t n;
+  const char *it = tunelua_json_get(w, "iteration", &n);
+  return it && *it >= '0' && *it <= '9' ? strtol(it, NULL, 10) : dflt;
+}
+
+/* The next message, after the welcome the engine still owes (see tunelua__hello): its config
+ * and restore must be those this process started on; its iteration is taken (another
+ * process of the trial may have reported in between). */
+static char *tunelua__recv(void) {
+  if (tunelua__s.owed) {
+    tunelua__s.owed = 0;
+    char *w = tunelua__recv_line();
+    if (!w) return NULL;
+    char *cfg = tunelua__is_welcome(w) ? tunelua__get_raw(w, "config") : NULL;
+    char *restore = tunelua__get_string(w, "restore");
+    int ok = cfg && strcmp(cfg, tunelua__s.config) == 0 &&
+             (restore && tunelua__s.restore ? strcmp(restore, tunelua__s.restore) == 0
+                                            : !restore && !tunelua__s.restore);
+    free(cfg), free(restore);
+    if (ok) {
+      tunelua__s.iteration = tunelua__iteration_of(w, tunelua__s.iteration);
+    } else {
+      tunelua__seterr("the engine's welcome differs from TUNELUA_WELCOME, which this process "
+                      "started on: %.200s", w);
+      tunelua__close();
+    }
+    free(w);
+    if (!ok) return NULL;
+  }
+  return tunelua__recv_line();
+}
+
 static int tunelua__hello(void) {
   const char *addr = getenv("TUNELUA_CONNECT");
   int fd = tunelua__connect(addr);
@@ -803,26 +850,31 @@ static int tunelua__hello(void) {
   tunelua__puts(&m, pid);
   int rc = m.oom ? (tunelua__seterr("out of memory"), -1) : tunelua__send(m.d, m.n);
   tunelua__free(&m);
-  char *w = rc == 0 ? tunelua__recv() : NULL;
+  /* the engine put the welcome it is about to send in TUNELUA_WELCOME: the process it
+   * started (a session leader; not a child of it, which may come after other reports) starts
+   * on that copy, and reads and checks the one on the socket before its first decision */
+  const char *env = getenv("TUNELUA_WELCOME");
+  int early = rc == 0 && env && getsid(0) == getpid() && tunelua_json_valid(env) &&
+              tunelua__is_welcome(env);
+  char *w = early ? tunelua__strdup(env) : rc == 0 ? tunelua__recv() : NULL;
   if (!w) {
+    if (early) tunelua__seterr("out of memory");
     tunelua__close();
     return -1;
   }
-  size_t n;
-  const char *t = tunelua_json_get(w, "type", &n), *cfg = tunelua_json_get(w, "config", &n);
-  if (!tunelua__key_is(t, "welcome") || !cfg || *cfg != '{') {
+  if (!tunelua__is_welcome(w)) {
     tunelua__seterr("expected a welcome with a config from the engine, got %.200s", w);
     free(w);
     tunelua__close();
     return -1;
   }
+  tunelua__s.owed = early;
   tunelua__s.config = tunelua__get_raw(w, "config");
   tunelua__s.restore = tunelua__get_string(w, "restore");
   tunelua__s.trial = tunelua__get_string(w, "trial");
   tunelua__s.dir = tunelua__get_string(w, "trial_dir");
   tunelua__s.shared = tunelua__get_raw(w, "shared");
-  const char *it = tunelua_json_get(w, "iteration", &n);
-  tunelua__s.iteration = it && *it >= '0' && *it <= '9' ? strtol(it, NULL, 10) : 0;
+  tunelua__s.iteration = tunelua__iteration_of(w, 0);
   free(w);
   return 0;
 }
@@ -961,10 +1013,9 @@ int tunelua_report(const char *metrics_json) {
     tunelua__close();
     return TUNELUA_ERROR;
   }
-  const char *c = tunelua_json_get(d, "checkpoint", &n), *it = tunelua_json_get(d, "iteration", &n);
+  const char *c = tunelua_json_get(d, "checkpoint", &n);
   tunelua__s.checkpoint = c && *c == 't';
-  tunelua__s.iteration =
-      it && *it >= '0' && *it <= '9' ? strtol(it, NULL, 10) : tunelua__s.iteration + 1;
+  tunelua__s.iteration = tunelua__iteration_of(d, tunelua__s.iteration + 1);
   tunelua__s.action = action;
   free(d);
   if (action != TUNELUA_CONTINUE) {

@@ -53,6 +53,7 @@ long read(int fd, void *buf, size_t n);
 long send(int fd, const void *buf, size_t n, int flags);
 int close(int fd);
 int getpid(void);
+int getsid(int pid);
 int mkdir(const char *path, unsigned int mode);
 char *realpath(const char *path, char *resolved);
 void free(void *p);
@@ -474,16 +475,45 @@ local function close_session()
   if S.state == "ready" or S.state == "stopping" then S.state = "closed" end
 end
 
--- Sends a message and waits for the reply (a decoded table); an engine `error`
--- becomes a raised "tunelua: <message>".
-local function exchange(msg)
+local function send(msg)
   local line = (type(msg) == "string" and msg or M.encode(msg, "message")) .. "\n"
   if #line > MAX_MSG then
     protocol_error(fmt("a message of %d bytes is more than the protocol's %d", #line, MAX_MSG))
   end
   local ok, err = S.conn:send(line)
-  local reply
-  if ok then reply, err = S.conn:recv() end
+  if not ok then
+    -- with the welcome still owed, the engine may have refused the hello and closed: its
+    -- error message, still in the socket, says why
+    local reply = S.owed and S.conn:recv()
+    local dok, m = pcall(M.decode, reply or "")
+    if dok and type(m) == "table" and m.type == "error" and m.message then
+      err = tostring(m.message)
+    end
+    close_session()
+    protocol_error(err)
+  end
+end
+
+-- Whether two decoded JSON values are equal.
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do
+    if not same(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+local function restore_of(w)
+  return type(w.restore) == "string" and w.restore ~= "" and w.restore or nil
+end
+
+-- The next message (a decoded table); an engine `error` becomes a raised
+-- "tunelua: <message>". A welcome still owed (see start) is read and checked first.
+local function recv()
+  local reply, err = S.conn:recv()
   if not reply then
     close_session()
     protocol_error(err)
@@ -497,7 +527,34 @@ local function exchange(msg)
     close_session()
     protocol_error(tostring(m.message or "the engine reported an error"))
   end
+  if S.owed then -- its config and restore must be those this process started on; its
+    -- iteration is taken (another process of the trial may have reported in between)
+    S.owed = false
+    if m.type ~= "welcome" or not same(m.config, S.config) or restore_of(m) ~= S.restore then
+      close_session()
+      protocol_error("the engine's welcome differs from TUNELUA_WELCOME, which this process "
+        .. "started on: " .. reply:sub(1, 200))
+    end
+    S.iteration = type(m.iteration) == "number" and m.iteration or S.iteration
+    return recv()
+  end
   return m
+end
+
+-- Sends a message and waits for the reply.
+local function exchange(msg)
+  send(msg)
+  return recv()
+end
+
+-- The welcome in TUNELUA_WELCOME, or nil when there is none to trust: only the process the
+-- engine started (a session leader) takes it; a child of it may come after other reports.
+local function early_welcome()
+  local raw = C.getsid(0) == C.getpid() and getenv("TUNELUA_WELCOME")
+  local ok, w = pcall(M.decode, raw or "")
+  if ok and type(w) == "table" and w.type == "welcome" and type(w.config) == "table" then
+    return w
+  end
 end
 
 local function json_env(name)
@@ -519,14 +576,23 @@ local function start()
       if not conn then protocol_error(cerr) end
       S.conn, S.state = conn, "ready"
       S.trial = getenv("TUNELUA_TRIAL_ID") or ""
-      local w = exchange { type = "hello", protocol = M.PROTOCOL, trial = S.trial,
+      local hello = { type = "hello", protocol = M.PROTOCOL, trial = S.trial,
         token = getenv("TUNELUA_TOKEN") or "", pid = C.getpid(), api = "function" }
+      -- the engine put the welcome it is about to send in TUNELUA_WELCOME: start on
+      -- that copy, and read and check the one on the socket before the first decision
+      local w = early_welcome()
+      if w then
+        send(hello)
+        S.owed = true
+      else
+        w = exchange(hello)
+      end
       if w.type ~= "welcome" or type(w.config) ~= "table" then
         close_session()
         protocol_error("expected a welcome with a config from the engine, got " .. w.type)
       end
       S.config = w.config
-      S.restore = type(w.restore) == "string" and w.restore ~= "" and w.restore or nil
+      S.restore = restore_of(w)
       S.iteration = type(w.iteration) == "number" and w.iteration or 0
       S.trial = type(w.trial) == "string" and w.trial or S.trial
       S.dir = getenv("TUNELUA_TRIAL_DIR") or w.trial_dir

@@ -304,6 +304,16 @@ def _check_checkpoint_path(path, trial_dir):
     return path
 
 
+def _early_welcome(raw):
+    """The welcome in TUNELUA_WELCOME (a dict), or None when there is none to trust."""
+    try:
+        msg = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    ok = isinstance(msg, dict) and msg.get("type") == "welcome"
+    return msg if ok and isinstance(msg.get("config"), dict) else None
+
+
 class Session:
     """A trial run by the engine: hello/welcome, then reports and decisions.
 
@@ -331,6 +341,8 @@ class Session:
         self.lock = threading.RLock()
         self.pid = os.getpid()  # a forked child must not speak for the trainer
         self.failure = None     # why start() failed, repeated on later calls
+        self.welcome_env = environ.get("TUNELUA_WELCOME")
+        self.owed = False       # the welcome taken from TUNELUA_WELCOME is still on the socket
 
     # Sets what hello says about the client; only before it is sent.
     def configure(self, api, reuse):
@@ -368,7 +380,16 @@ class Session:
                  "token": self.token, "pid": os.getpid(), "api": self.api}
         if self.api == "class":
             hello["reuse"] = self.reuse
-        msg = self._exchange(hello)
+        # the engine put the welcome it is about to send in TUNELUA_WELCOME: the process it
+        # started (a session leader; not a child of it, which may come after other reports)
+        # starts on that copy, and reads and checks the one on the socket before its first
+        # decision
+        msg = _early_welcome(self.welcome_env) if os.getsid(0) == os.getpid() else None
+        if msg is None:
+            msg = self._exchange(hello)
+        else:
+            self._send(hello)
+            self.owed = True
         if msg["type"] != "welcome":
             self._close()
             raise ProtocolError("expected welcome from the engine, got %r" % msg["type"])
@@ -548,11 +569,31 @@ class Session:
         try:
             self.conn.send(line)
         except OSError as e:
+            why = "lost the connection to the tunelua engine: %s" % e
+            if self.owed:  # the engine may have refused the hello: its error says why
+                try:
+                    msg = self.conn.recv()
+                    if msg.get("type") == "error":
+                        why = str(msg.get("message") or why)
+                except (OSError, ProtocolError):
+                    pass
             self._close()
-            raise ProtocolError("lost the connection to the tunelua engine: %s" % e) from None
+            raise ProtocolError(why) from None
 
     # The next message; an engine "error" message becomes ProtocolError(its text).
     def _recv(self):
+        if self.owed:
+            self.owed = False
+            # its config and restore must be those this process started on; its iteration
+            # is taken (another process of the trial may have reported in between)
+            msg = self._recv()
+            if (msg["type"] != "welcome" or msg.get("config") != self.config
+                    or (msg.get("restore") or None) != self.restore):
+                self._close()
+                raise ProtocolError("the engine's welcome differs from TUNELUA_WELCOME, which "
+                                    "this process started on: %.200s" % json.dumps(msg))
+            if _is_int(msg.get("iteration")):
+                self.iteration = msg["iteration"]
         try:
             msg = self.conn.recv()
         except OSError as e:
