@@ -3,10 +3,12 @@
 TRIALS trials, each sleeps SLEEP_S then reports once, CONCURRENT at a time, C trainer
 (bench/trainers/reporter.c). Figure: wall (exec of tunelua to its exit) / ideal, where
 ideal = TRIALS * SLEEP_S / CONCURRENT. The floor is the same binary spawned the same way
-by bench/floor_spawn.c (bare mode: no tuner, no socket), measured in the same run; and
-files mode, which also creates the six inodes a tunelua trial has (its directory and five
-log files) in the same file system: on ext4 with many recently deleted files, creating
-them is most of the engine's cost (docs/performance.md).
+by bench/floor_spawn.c (bare mode: no tuner, no socket), measured in the same run; files
+mode, which also creates the six inodes a tunelua trial has (its directory and five log
+files) in the same file system: on ext4 with many recently deleted files, creating them is
+most of the engine's cost (docs/performance.md); and server mode, a minimal protocol peer
+(hello, welcome also in TUNELUA_WELCOME, report, constant decision; no files): what any
+tuner that talks to its trainers pays in wake-ups.
 The trials only sleep, so the engine is told --cpus CONCURRENT on any machine.
 The work directories are where tempfile puts them (TMPDIR, else /tmp): the figure is
 the engine on that file system. With B1_SHM=1 (the default) the whole measurement, floors
@@ -14,7 +16,7 @@ included, runs once more under /dev/shm (tmpfs), which shows the engine apart fr
 system: on ext4 without a journal (this benchmark's VM), ext4 scans past every inode freed
 in the last minute before it reuses one (fs/ext4/ialloc.c, recently_deleted), and each run
 of a benchmark frees thousands.
-The three runs (engine, bare floor, files floor) are made REPEAT times, in an order turned at
+The four runs (engine, bare floor, files floor, server floor) are made REPEAT times, in an order turned at
 each round, and the figures are medians: on a shared VM one run of 13 s moves by 1-2% from
 the next, as much as the target's margin."""
 import json
@@ -29,7 +31,7 @@ SLEEP_S = param("B1_SLEEP_S", 0.1)
 CONCURRENT = param("B1_CONCURRENT", 8)
 EXTRA_ARGS = param("B1_ARGS", "")  # e.g. "--no-fsync"
 SHM = param("B1_SHM", 1)
-REPEAT = param("B1_REPEAT", 3)  # rounds of (engine, bare floor, files floor); medians reported
+REPEAT = param("B1_REPEAT", 3)  # rounds of (engine and the three floors); medians reported
 TARGET = 1.03
 
 EXP = """
@@ -74,8 +76,8 @@ def phases(run_dir):
 
 
 def measure(root=None):
-    """The engine, the bare floor and the files floor, REPEAT times each, their order turned
-    at each round so that none always goes first; work directories under root. Every
+    """The engine and the bare, files and server floors, REPEAT times each, their order
+    turned at each round so that none always goes first; work directories under root. Every
     directory goes only at the end: deleting one run's 6,000 inodes before the next run
     would slow the next run's creates on ext4 without a journal (see the docstring).
     Each figure is the median over the rounds (its own median: the engine's figure and the
@@ -110,11 +112,18 @@ def measure(root=None):
                     [floor, "files", str(TRIALS), str(CONCURRENT), args, reporter, fd],
                     check=True, capture_output=True, text=True).stdout)
 
-            order = [engine, bare, files]
-            for run in order[k % 3:] + order[:k % 3]:
+            def server():
+                got["server"] = json.loads(subprocess.run(
+                    [floor, "server", str(TRIALS), str(CONCURRENT), args, reporter],
+                    check=True, capture_output=True, text=True).stdout)
+
+            order = [engine, bare, files, server]
+            for run in order[k % 4:] + order[:k % 4]:
                 run()
             w, fl, ff = got["engine"]["wall"], got["bare"]["wall_s"], got["files"]["wall_s"]
+            fs_ = got["server"]["wall_s"]
             rounds.append({"figure": w / ideal, "floor": fl / ideal, "files_floor": ff / ideal,
+                           "server_floor": fs_ / ideal, "ratio_server_floor": w / fs_,
                            "ratio": w / fl, "ratio_files_floor": w / ff, "wall_s": w,
                            "floor_s": fl, "cpu": got["engine"]["cpu"],
                            "results": got["results"], "phases": got["phases"]})
@@ -126,9 +135,11 @@ def measure(root=None):
     return {"figure": rnd(med("figure")), "wall_s": rnd(med("wall_s")), "ideal_s": ideal,
             "floor_s": rnd(med("floor_s")), "floor": rnd(med("floor")),
             "ratio": rnd(med("ratio")), "files_floor": rnd(med("files_floor")),
-            "ratio_files_floor": rnd(med("ratio_files_floor")), "fs": fs,
+            "ratio_files_floor": rnd(med("ratio_files_floor")),
+            "server_floor": rnd(med("server_floor")),
+            "ratio_server_floor": rnd(med("ratio_server_floor")), "fs": fs,
             "engine_cpu_s": rnd(mid["cpu"]), "results": mid["results"], "phases": mid["phases"],
-            "rounds": [{k: rnd(r[k]) for k in ("figure", "floor", "files_floor")}
+            "rounds": [{k: rnd(r[k]) for k in ("figure", "floor", "files_floor", "server_floor")}
                        for r in rounds]}
 
 

@@ -5,9 +5,12 @@
  *       TUNELUA_PARAMS=PARAMS_JSON (the client's run-by-hand mode: no socket, the report
  *       goes to stdout, which is /dev/null here); measures posix_spawn -> waitpid.
  *   floor_spawn server N K PARAMS_JSON PROGRAM   the same, but with a minimal protocol peer:
- *       a Unix socket that answers hello with a constant welcome and each report with
+ *       a Unix socket that answers hello with a constant welcome (also given in
+ *       TUNELUA_WELCOME, as the engine does) and each report with
  *       {"type":"decision","action":"continue"}; measures posix_spawn -> first report
- *       received (what B4 measures of the engine), and posix_spawn -> waitpid.
+ *       received (what B4 measures of the engine), and posix_spawn -> waitpid (each exit is
+ *       seen through a pidfd in the same poll(2) as the sockets).
+ * Every trainer leads its own session (POSIX_SPAWN_SETSID), as the engine's do.
  *
  *   floor_spawn files  N K PARAMS_JSON PROGRAM DIR   as bare, and each trainer gets the
  *       files a tunelua trial has, in DIR/<n>/: stdout.log and stderr.log (its fd 1 and 2,
@@ -26,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,7 +45,8 @@ static double now(void) {
 
 typedef struct {
   pid_t pid;
-  int fd; /* connection, -1 before accept / after close */
+  int pidfd; /* server mode: readable once the child has exited */
+  int fd;    /* connection, -1 before accept / after close */
   double t_spawn;
   int got_report;
   char buf[4096];
@@ -99,13 +104,18 @@ int main(int argc, char **argv) {
     snprintf(e1, sizeof e1, "TUNELUA_PARAMS=%s", params);
     env[m++] = e1;
   }
-  env[m] = NULL;
 
   char welcome[4400];
   snprintf(welcome, sizeof welcome,
            "{\"type\":\"welcome\",\"trial\":\"00000\",\"config\":%s,\"restore\":null,"
            "\"iteration\":0,\"trial_dir\":\"/tmp\",\"shared\":{}}\n",
            params);
+  /* as the engine does: the welcome is also in the environment, so the client need not wait */
+  char e3[4500];
+  snprintf(e3, sizeof e3, "TUNELUA_WELCOME=%.*s", (int)strlen(welcome) - 1, welcome);
+  if (server) env[m++] = e3;
+  env[m] = NULL;
+
   static const char decision[] = "{\"type\":\"decision\",\"action\":\"continue\",\"checkpoint\":false,\"iteration\":1}\n";
 
   posix_spawn_file_actions_t fa;
@@ -113,6 +123,11 @@ int main(int argc, char **argv) {
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   char *const av[] = {(char *)prog, NULL};
+  /* each trainer leads its own session, as the engine's do (and as the client's early
+   * welcome asks) */
+  posix_spawnattr_t sa;
+  posix_spawnattr_init(&sa);
+  posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSID);
 
   int started = 0, finished = 0;
   double sum_exit = 0, sum_first = 0, t0 = now();
@@ -142,7 +157,7 @@ int main(int argc, char **argv) {
         if (o < 0 || e < 0) die(p);
         posix_spawn_file_actions_adddup2(&ff, o, 1);
         posix_spawn_file_actions_adddup2(&ff, e, 2);
-        if (posix_spawn(&s->pid, prog, &ff, NULL, av, env) != 0) die("posix_spawn");
+        if (posix_spawn(&s->pid, prog, &ff, &sa, av, env) != 0) die("posix_spawn");
         posix_spawn_file_actions_destroy(&ff);
         close(o), close(e);
         static const char *const later[] = {"result.jsonl", "progress.csv", "events.out.tfevents.0.floor"};
@@ -152,9 +167,12 @@ int main(int argc, char **argv) {
           if (fd < 0) die(p);
           close(fd);
         }
-      } else if (posix_spawn(&s->pid, prog, &fa, NULL, av, env) != 0) {
+      } else if (posix_spawn(&s->pid, prog, &fa, &sa, av, env) != 0) {
         die("posix_spawn");
       }
+      /* server mode waits in poll(2) for the connections and the exits alike */
+      s->pidfd = server ? (int)syscall(SYS_pidfd_open, s->pid, 0) : -1;
+      if (server && s->pidfd < 0) die("pidfd_open");
       started++;
     }
     if (!server) {
@@ -171,15 +189,17 @@ int main(int argc, char **argv) {
       continue;
     }
     /* server mode: poll the listener, unmatched and matched connections */
-    struct pollfd pf[1 + MAXK * 3];
+    struct pollfd pf[1 + MAXK * 4];
     int np = 0;
     pf[np++] = (struct pollfd){lfd, POLLIN, 0};
     for (int i = 0; i < npending; i++) pf[np++] = (struct pollfd){pending[i], POLLIN, 0};
-    for (int i = 0; i < nslots; i++)
+    for (int i = 0; i < nslots; i++) {
       if (slots[i].fd >= 0) pf[np++] = (struct pollfd){slots[i].fd, POLLIN, 0};
-    poll(pf, (nfds_t)np, 1);
+      pf[np++] = (struct pollfd){slots[i].pidfd, POLLIN, 0};
+    }
+    poll(pf, (nfds_t)np, -1);
     for (;;) {
-      int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+      int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); /* reads never wait */
       if (c < 0) break;
       pending[npending] = c;
       plen[npending] = 0;
@@ -234,6 +254,7 @@ int main(int argc, char **argv) {
       if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
         sum_exit += now() - s->t_spawn;
         if (s->fd >= 0) close(s->fd);
+        close(s->pidfd);
         slots[i] = slots[--nslots];
         finished++;
         i--;

@@ -82,15 +82,19 @@ def main():
         if "files_floor" in r:
             fw += "; with a trial's six files: %s x ideal, engine / it %s" % (
                 fmt(r["files_floor"]), fmt(r["ratio_files_floor"]))
+        if "server_floor" in r:
+            fw += "; a bare protocol peer: %s x ideal, engine / it %s" % (
+                fmt(r["server_floor"]), fmt(r["ratio_server_floor"]))
         if "fs" in r:
             fw += "; on %s" % r["fs"]
         fw += rounds(r)
         if "shm" in r and r["bench"] == "B1":
             s = r["shm"]
             fw += ("; all of it again on tmpfs (/dev/shm): **%s** x ideal, floors %s bare, %s with "
-                   "the files, engine / files floor %s%s") % (
-                fmt(s["figure"]), fmt(s["floor"]), fmt(s["files_floor"]), fmt(s["ratio_files_floor"]),
-                rounds(s))
+                   "the files, %s the protocol peer, engine / files floor %s, engine / peer %s%s") % (
+                fmt(s["figure"]), fmt(s["floor"]), fmt(s["files_floor"]),
+                fmt(s.get("server_floor")), fmt(s["ratio_files_floor"]),
+                fmt(s.get("ratio_server_floor")), rounds(s))
         if "shm" in r and r["bench"] == "B4":
             s = r["shm"]
             fw += "; the engine again on tmpfs (/dev/shm): **%s** ms (median %s), ratio %s" % (
