@@ -73,13 +73,10 @@ describe("e2e: the early welcome", function()
   end
 end)
 
-describe("e2e: the engine's TUNELUA_WELCOME", function()
-  teardown(H.cleanup)
-
-  it("is the welcome the trial's hello gets, byte for byte, restore included", function()
-    -- each process of the trial writes both copies; a pause makes the second one restore
-    local probe = H.tmpdir() .. "/probe.py"
-    H.write(probe, [[
+-- A trainer that writes, into its trial's welcomes.txt, TUNELUA_WELCOME and the welcome its
+-- hello gets (a line each); it records a checkpoint when it has none to restore, then
+-- reports once.
+local probe_src = [[
 import json, os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(os.environ["TUNELUA_CONNECT"].partition(":")[2])
@@ -101,28 +98,47 @@ if w["restore"] is None:
 f.write((json.dumps({"type": "report", "metrics": {"loss": 1.0 / (it + 1)}}) + "\n").encode())
 f.flush()
 f.readline()
-]])
-    local exp = H.experiment(H.exp_src {
-      name = "welcome-env",
-      cmd = '{ "python3", ' .. H.lit(probe) .. " }",
-      config = '{ lr = 0.5, layers = { 64, 32 }, name = "caf\\195\\169 \\"x\\"" }',
-      extra = [[
-  metric = "loss", mode = "min", stop = { training_iteration = 2 },
+]]
+
+-- Runs the probe as a one-trial experiment; returns the lines of its welcomes.txt.
+local function probe_run(cfg, extra)
+  local probe = H.write(H.tmpdir() .. "/probe.py", probe_src)
+  local exp = H.experiment(H.exp_src {
+    name = "welcome-env",
+    cmd = '{ "python3", ' .. H.lit(probe) .. " }",
+    config = cfg,
+    extra = '  metric = "loss", mode = "min",\n' .. (extra or ""),
+  })
+  local dir = H.tmpdir() .. "/run"
+  local r = H.run { exp, "--dir", dir, "--quiet" }
+  assert.are.equal(0, r.code, H.describe(r))
+  return H.lines(dir .. "/trials/00000/welcomes.txt")
+end
+
+describe("e2e: the engine's TUNELUA_WELCOME", function()
+  teardown(H.cleanup)
+
+  it("is the welcome the trial's hello gets, byte for byte, restore included", function()
+    -- a pause makes the second process restore
+    local lines = probe_run('{ lr = 0.5, layers = { 64, 32 }, name = "caf\\195\\169 \\"x\\"" }', [[
+  stop = { training_iteration = 2 },
   scheduler = { name = "pause-once", on_result = function(self, t, r)
     if r.training_iteration == 1 and not self.done then self.done = true; return "pause" end
     return "continue"
   end },
-]],
-    })
-    local dir = H.tmpdir() .. "/run"
-    local r = H.run { exp, "--dir", dir, "--quiet" }
-    assert.are.equal(0, r.code, H.describe(r))
-    local lines = H.lines(dir .. "/trials/00000/welcomes.txt")
+]])
     assert.are.equal(4, #lines, table.concat(lines, "\n"))
     assert.are.equal(lines[1], lines[2])
     assert.are.equal(lines[3], lines[4])
     assert.are.equal(H.null, H.decode(lines[1]).restore)
     assert.is_string(H.decode(lines[3]).restore)
     assert.are.same({ 64, 32 }, H.decode(lines[3]).config.layers)
+  end)
+
+  it("is left out when the welcome is over 16 KiB; the hello still gets it", function()
+    local lines = probe_run('{ blob = string.rep("x", 17000) }')
+    assert.are.equal(2, #lines)
+    assert.are.equal("", lines[1])
+    assert.are.equal(17000, #H.decode(lines[2]).config.blob)
   end)
 end)
