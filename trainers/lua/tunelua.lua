@@ -494,7 +494,8 @@ local function send(msg)
   end
 end
 
--- Whether two decoded JSON values are equal.
+-- Whether two decoded JSON values are equal. (The engine's lua/tunelua/tables.lua has the
+-- same; this file stands alone, as trainers get only trainers/lua on their LUA_PATH.)
 local function same(a, b)
   if type(a) ~= "table" or type(b) ~= "table" then return a == b end
   for k, v in pairs(a) do
