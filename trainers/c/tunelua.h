@@ -18,8 +18,10 @@
  * The engine starts the trainer with TUNELUA_CONNECT (unix:/path or tcp:HOST:PORT),
  * TUNELUA_TOKEN, TUNELUA_TRIAL_ID and TUNELUA_TRIAL_DIR. The client connects lazily, on
  * the first call that needs the engine, says hello (api "function") and keeps the welcome:
- * config, restore, iteration, trial_dir, shared. One blocking socket, one report
- * outstanding at a time; not thread-safe (call it from one thread).
+ * config, restore, iteration, trial_dir, shared. The process the engine started takes the
+ * copy of the welcome in TUNELUA_WELCOME without waiting for the socket's, which it reads
+ * and checks before its first decision (docs/protocol.md, "The early welcome"). One blocking
+ * socket, one report outstanding at a time; not thread-safe (call it from one thread).
  *
  * Reports: tunelua_report() takes a JSON object as text, tunelua_reportf() a printf
  * format producing one, tunelua_metric_*() + tunelua_report_metrics() build one key by
