@@ -10,8 +10,9 @@ usage: welcome_engine.py MODE CONFIG_JSON OUT_JSON -- CMD...
   moved    TUNELUA_WELCOME holds the welcome; the socket's, sent at once, has iteration 5 (as
            when another process of the trial reported first)
   garbled  TUNELUA_WELCOME is not JSON; the socket's welcome, sent at once, is the one to use
-  child    TUNELUA_WELCOME holds the welcome, but the trainer is a child of the process started
-           (sh); the socket's welcome, sent at once, has pre_sleep 0: the one to use
+  child    TUNELUA_WELCOME holds the welcome with pre_sleep 2, but the trainer is a child of
+           the process started (sh); the socket's welcome, sent at once, has pre_sleep 0: the
+           one to use
 The trainer leads its own session, as the engine's do.
 Writes OUT_JSON: {"received": [message types], "metrics": first report's metrics or null,
 "waited": seconds from the hello to that report, "code": the trainer's exit status, "stderr":
@@ -43,7 +44,8 @@ def welcome(cfg, iteration=0):
 
 env = dict(os.environ, TUNELUA_CONNECT="unix:" + path, TUNELUA_TOKEN="tok",
            TUNELUA_TRIAL_ID="00000", TUNELUA_TRIAL_DIR=d,
-           TUNELUA_WELCOME="{not json" if mode == "garbled" else welcome(config))
+           TUNELUA_WELCOME="{not json" if mode == "garbled"
+           else welcome(dict(config, pre_sleep=2)) if mode == "child" else welcome(config))
 env.pop("TUNELUA_PARAMS", None)
 got = {"received": [], "metrics": None, "waited": None}
 
