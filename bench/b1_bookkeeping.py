@@ -19,12 +19,13 @@ of a benchmark frees thousands.
 The four runs (engine, bare floor, files floor, server floor) are made REPEAT times, in an order turned at
 each round, and the figures are medians: on a shared VM one run of 13 s moves by 1-2% from
 the next, as much as the target's margin."""
+import bisect
 import json
 import statistics
 import subprocess
 import tempfile
 
-from common import build, cleanup, emit, fs_of, journal, param, rnd, run_tunelua, shm_dir
+from common import build, cleanup, emit, fs_of, param, rnd, run_tunelua, shm_dir, trial_times
 
 TRIALS = param("B1_TRIALS", 1000)
 SLEEP_S = param("B1_SLEEP_S", 0.1)
@@ -51,28 +52,20 @@ return tune.experiment {
 def phases(run_dir):
     """Where the time beyond the sleep goes, from the journal: mean ms of trial_added ->
     started, started -> result, result -> TERMINATED, and a trial's end -> the next start."""
-    added, started, res, end = {}, {}, {}, {}
-    for e in journal(run_dir):
-        k = e.get("trial")
-        if e["ev"] == "trial_added":
-            added[k] = e["t"]
-        elif e["ev"] == "started":
-            started[k] = e["t"]
-        elif e["ev"] == "result":
-            res.setdefault(k, e["t"])
-        elif e["ev"] == "status" and e.get("status") == "TERMINATED":
-            end[k] = e["t"]
+    tt = trial_times(run_dir).values()
     ms = lambda xs: rnd(sum(xs) / max(len(xs), 1) * 1e3)  # noqa: E731
-    ends = sorted(end.values())
+    span = lambda a, b: [t[b] - t[a] for t in tt if a in t and b in t]  # noqa: E731
+    ends = sorted(t["TERMINATED"] for t in tt if "TERMINATED" in t)
     gaps = []
-    for t in sorted(started.values())[CONCURRENT:]:
-        i = __import__("bisect").bisect_right(ends, t) - 1
+    for t in sorted(t["started"] for t in tt if "started" in t)[CONCURRENT:]:
+        i = bisect.bisect_right(ends, t) - 1
         if i >= 0:
             gaps.append(t - ends[i])
-    return len(res), {"added_to_started_ms": ms([started[k] - added[k] for k in started if k in added]),
-                      "started_to_result_ms": ms([res[k] - started[k] for k in res if k in started]),
-                      "result_to_end_ms": ms([end[k] - res[k] for k in end if k in res]),
-                      "end_to_next_start_ms": ms(gaps)}
+    return sum(1 for t in tt if "result" in t), {
+        "added_to_started_ms": ms(span("trial_added", "started")),
+        "started_to_result_ms": ms(span("started", "result")),
+        "result_to_end_ms": ms(span("result", "TERMINATED")),
+        "end_to_next_start_ms": ms(gaps)}
 
 
 def measure(root=None):
@@ -102,22 +95,13 @@ def measure(root=None):
                 got["engine"] = r
                 got["results"], got["phases"] = phases(r["dir"])
 
-            def bare():
-                got["bare"] = json.loads(subprocess.run(
-                    [floor, "bare", str(TRIALS), str(CONCURRENT), args, reporter],
+            def floor_run(mode, *extra):
+                got[mode] = json.loads(subprocess.run(
+                    [floor, mode, str(TRIALS), str(CONCURRENT), args, reporter, *extra],
                     check=True, capture_output=True, text=True).stdout)
 
-            def files():
-                got["files"] = json.loads(subprocess.run(
-                    [floor, "files", str(TRIALS), str(CONCURRENT), args, reporter, fd],
-                    check=True, capture_output=True, text=True).stdout)
-
-            def server():
-                got["server"] = json.loads(subprocess.run(
-                    [floor, "server", str(TRIALS), str(CONCURRENT), args, reporter],
-                    check=True, capture_output=True, text=True).stdout)
-
-            order = [engine, bare, files, server]
+            order = [engine, lambda: floor_run("bare"), lambda: floor_run("files", fd),
+                     lambda: floor_run("server")]
             for run in order[k % 4:] + order[:k % 4]:
                 run()
             w, fl, ff = got["engine"]["wall"], got["bare"]["wall_s"], got["files"]["wall_s"]

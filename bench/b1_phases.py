@@ -14,12 +14,12 @@ time its decision came. Against the journal's times (the same clock) that gives,
   added -> started           its spawn
 Prints one JSON line: each phase's mean, median and 90th percentile in ms, and wall/ideal.
 Work directories on tmpfs (SHM=1, the default), else where tempfile puts them."""
+import bisect
 import json
 import os
 import subprocess
-import bisect
 
-from common import BUILD, ROOT, build, cleanup, emit, journal, param, rnd, run_tunelua, workdir
+from common import BUILD, ROOT, build, cleanup, emit, param, rnd, run_tunelua, trial_times, workdir
 
 TRIALS = param("B1P_TRIALS", 400)
 SLEEP_S = param("B1P_SLEEP_S", 0.1)
@@ -55,20 +55,12 @@ def main():
     try:
         r = run_tunelua(d, EXP % (json.dumps(prog), SLEEP_S, TRIALS, CONCURRENT),
                         ["--cpus", str(CONCURRENT)] + ARGS.split())
-        ev = {}
-        for e in journal(r["dir"]):
-            k = e.get("trial")
-            if not k:
-                continue
-            name = e["status"] if e["ev"] == "status" else e["ev"]
-            ev.setdefault(k, {}).setdefault(name, e["t"])
-            if e["ev"] == "result":
-                ev[k]["stamps"] = e["result"]
+        ev = trial_times(r["dir"])
         ph = {k: [] for k in ("started_to_main", "main_to_config", "sleep_beyond", "slept_to_result",
                               "result_to_decision", "decision_to_terminated",
                               "terminated_to_next_added", "added_to_started")}
         for k, t in ev.items():
-            s = t["stamps"]
+            s = t["metrics"]
             with open(os.path.join(r["dir"], "trials", k, "stderr.log")) as f:
                 t_dec = float(f.read().split()[0])
             ph["started_to_main"].append(s["t_main"] - t["started"])

@@ -141,6 +141,21 @@ def journal(run_dir):
             yield json.loads(line)
 
 
+def trial_times(run_dir):
+    """Each trial's journal times: {trial: {event: t of its first occurrence}}, a status
+    event under its status (e.g. "TERMINATED"), and "metrics": its first result."""
+    out = {}
+    for e in journal(run_dir):
+        k = e.get("trial")
+        if not k:
+            continue
+        times = out.setdefault(k, {})
+        times.setdefault(e["status"] if e["ev"] == "status" else e["ev"], e["t"])
+        if e["ev"] == "result":
+            times.setdefault("metrics", e["result"])
+    return out
+
+
 def emit(rec):
     print(json.dumps(rec), flush=True)
 
