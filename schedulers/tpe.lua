@@ -32,6 +32,7 @@ local type, pairs, ipairs, error, tostring, tonumber, setmetatable =
   type, pairs, ipairs, error, tostring, tonumber, setmetatable
 local huge, ceil, min, floor, log = math.huge, math.ceil, math.min, math.floor, math.log
 local darr = require("ffi").typeof("double[?]")
+local tnew = require "table.new"
 local sort, format = table.sort, string.format
 
 local R = S.rules
@@ -165,18 +166,19 @@ end
 -- The columns of entries (in trial order) for the parameters ps, from the trials where all
 -- of ps are present, and their number.
 local function columns(self, entries, ps)
-  local cols, n = {}, 0
-  local D = #ps
-  for d = 1, D do cols[d] = {} end
-  for _, e in ipairs(entries) do
-    local v = self:vec_of(e.id)
+  local D, ne = #ps, #entries
+  local cols, idx, n = {}, {}, 0
+  for d = 1, D do cols[d], idx[d] = tnew(ne, 0), ps[d].index end
+  for i = 1, ne do
+    local e = entries[i]
+    local v = e.vec or self:vec_of(e.id)
     local ok = true
     for d = 1, D do
-      if v[ps[d].index] == nil then ok = false; break end
+      if v[idx[d]] == nil then ok = false; break end
     end
     if ok then
       n = n + 1
-      for d = 1, D do cols[d][n] = v[ps[d].index] end
+      for d = 1, D do cols[d][n] = v[idx[d]] end
     end
   end
   return cols, n

@@ -19,6 +19,7 @@
 local exp, log, sqrt, floor, min, max, huge = math.exp, math.log, math.sqrt, math.floor,
   math.min, math.max, math.huge
 local ffi = require "ffi"
+local tnew = require "table.new"
 local darr = ffi.typeof("double[?]")
 local iarr = ffi.typeof("int32_t[?]")
 
@@ -28,13 +29,29 @@ local LOG_SQRT_2PI = 0.5 * log(2 * math.pi)
 -- From this many observations a univariate mixture keeps its kernels sorted by mean too.
 local SORTED_MIN = 32
 
+-- exp(-u / 16) for u = 0, 1, ..., 640: the table of expneg below.
+local EXPT = darr(641)
+for i = 0, 640 do EXPT[i] = exp(-i / 16) end
+
+-- exp(t) for -40 < t <= 0, to a relative 1e-12 (a table entry times a degree-6 Taylor
+-- polynomial over less than 1/16): cheaper inside a LuaJIT trace than a call to libm's exp.
+local function expneg(t)
+  local u = -16 * t
+  local i = floor(u)
+  local r = (i - u) * 0.0625
+  return EXPT[i] * (1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120
+    + r * (1 / 720)))))))
+end
+M.expneg = expneg
+
 -- erfc with fractional error below 1.2e-7 everywhere (Numerical Recipes' erfcc).
 local function erfc(x)
   local z = x < 0 and -x or x
   local t = 1 / (1 + 0.5 * z)
-  local r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+  local e = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
     + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-    + t * (-0.82215223 + t * 0.17087277)))))))))
+    + t * (-0.82215223 + t * 0.17087277))))))))
+  local r = t * ((e <= 0 and e > -40) and expneg(e) or exp(e))
   return x >= 0 and r or 2 - r
 end
 
@@ -169,10 +186,10 @@ function M.fit(dims, cols, weights, o)
   local sw = o.bandwidth_weights and o.rule == "neighbors"
   local K = n + (with_prior and 1 or 0)
   -- component weights
-  local w, total = {}, 0
+  local w, total = tnew(K, 0), 0
   for i = 1, n do w[i] = weights[i]; total = total + w[i] end
   if with_prior then w[K] = (n == 0) and 1 or pw; total = total + w[K] end
-  local logw, cum, acc = {}, {}, 0
+  local logw, cum, acc = tnew(K, 0), tnew(K, 0), 0
   for k = 1, K do
     local p = w[k] / total
     logw[k] = p > 0 and log(p) or -huge
@@ -200,11 +217,11 @@ function M.fit(dims, cols, weights, o)
       local psig = dim.prior_sigma or range
       local sig, perm
       if o.rule == "multivariate" then
-        sig = {}
+        sig = tnew(n, 0)
         local s = 0.2 * max(n, 1) ^ (-1 / (#dims + 4)) * range
         for i = 1, n do sig[i] = s end
       elseif o.rule == "scott" then
-        sig = {}
+        sig = tnew(n, 0)
         local mean, var = 0, 0
         for i = 1, n do mean = mean + col[i] end
         mean = mean / max(n, 1)
@@ -218,7 +235,8 @@ function M.fit(dims, cols, weights, o)
       end
       local minsig = o.magic_clip ~= false and o.rule ~= "scott" and range / min(100, 1 + K)
         or 1e-12
-      local mu, sg, lc = {}, {}, {}
+      local mu, sg, lc = tnew(K, 0), tnew(K, 0), tnew(K, 0)
+      local ls_of, ls = nil, 0 -- log(s) for the last s (most kernels share one)
       for k = 1, K do
         local m, s
         if k <= n then
@@ -232,7 +250,8 @@ function M.fit(dims, cols, weights, o)
         local a, b = (high - m) / s, (low - m) / s
         local z = (a > 10 and 1 or phi(a)) - (b < -10 and 0 or phi(b))
         if z < 1e-300 then z = 1e-300 end
-        lc[k] = -log(z) - (sw and 0 or log(s)) - LOG_SQRT_2PI
+        if not sw and s ~= ls_of then ls_of, ls = s, log(s) end
+        lc[k] = (z == 1 and 0 or -log(z)) - ls - LOG_SQRT_2PI
       end
       -- flat arrays for logpdf: c = logw + lc, mu, 1/sigma (0-based)
       local fc, fmu, fis = darr(K), darr(K), darr(K)
@@ -378,6 +397,51 @@ function M.sample(mix, rng, scale)
   return v
 end
 
+-- The evaluator of flat arrays with Dn numeric and Dc categorical dimensions: a function
+-- (c, mu, is, col, gain, x, cv, K, t) giving log sum_k exp(score_k) at the point (x, cv),
+-- score_k = c[k] + gain of each categorical hit - 0.5 z^2 for each numeric dimension. Its
+-- code is written out for the shape, one statement per dimension (LuaJIT compiles a loop
+-- over 2 to 8 dimensions into a trace that leaves it at every kernel, several times slower);
+-- two passes over the kernels, the scores kept in t: their maximum m, then the sum of
+-- exp(score - m) over the scores within 40 of it (smaller ones change it by less than e^-40
+-- each). Cached by shape.
+local evaluators = {}
+local function evaluator(Dn, Dc)
+  local key = Dn * 1000 + Dc
+  local f = evaluators[key]
+  if f then return f end
+  local src = { "local floor, log, huge, expneg = ...",
+    "return function(c, mu, is, col, gain, x, cv, K, t)" }
+  local function add(line) src[#src + 1] = line end
+  for d = 0, Dn - 1 do add(("local x%d = x[%d]"):format(d, d)) end
+  for j = 0, Dc - 1 do add(("local e%d = cv[%d]"):format(j, j)) end
+  add("local m = -huge")
+  add("for k = 0, K - 1 do")
+  add("  local s = c[k]")
+  for j = 0, Dc - 1 do
+    add(("  s = s + gain[col[k * %d + %d] - e%d]"):format(Dc, j, j))
+  end
+  if Dn > 0 then add(("  local b = k * %d"):format(Dn)) end
+  for d = 0, Dn - 1 do
+    add(("  local z%d = (x%d - mu[b + %d]) * is[b + %d]; s = s - 0.5 * z%d * z%d")
+      :format(d, d, d, d, d, d))
+  end
+  add("  t[k] = s")
+  add("  if s > m then m = s end")
+  add("end")
+  add("if m == -huge then return m end")
+  add("local sum, cut = 0, m - 40")
+  add("for k = 0, K - 1 do")
+  add("  local s = t[k]")
+  add("  if s > cut then sum = sum + expneg(s - m) end")
+  add("end")
+  add("return m + log(sum)")
+  add("end")
+  f = assert(load(table.concat(src, "\n"), "=parzen.evaluator"))(floor, log, huge, expneg)
+  evaluators[key] = f
+  return f
+end
+
 -- logpdf's flat arrays for a mixture of more than one dimension (set as mix.flat), or false
 -- when a categorical dimension gives some category no mass (log 0: the general loop).
 local function flatten(mix)
@@ -396,10 +460,18 @@ local function flatten(mix)
   end
   local Dn, Dc = #num, #cat
   local c, fm, fi = darr(K), darr(K * Dn), darr(K * Dn)
-  local fcol, gain = iarr(K * Dc + 1), darr(Dc + 1)
+  -- a categorical hit adds gain[col - e], with e = the category - eoff[j] (see logpdf): the
+  -- gain where the kernel's category is the point's, 0 elsewhere (no branch to mispredict)
+  local fcol, eoff, ng = iarr(K * Dc + 1), {}, 0
+  for j = 1, Dc do
+    local nc = dims[cat[j]].n
+    eoff[j] = ng + nc
+    ng = ng + 2 * nc + 1
+  end
+  local gain = darr(ng + 1)
   for j = 1, Dc do
     local dim = dims[cat[j]]
-    gain[j - 1] = dim.lhit - dim.lmiss
+    gain[eoff[j]] = dim.lhit - dim.lmiss
   end
   for k = 0, K - 1 do
     local s = logw[k + 1]
@@ -419,7 +491,7 @@ local function flatten(mix)
     c[k] = s
   end
   local flat = { c = c, mu = fm, is = fi, Dn = Dn, num = num, Dc = Dc, cat = cat, col = fcol,
-    gain = gain, x = darr(Dn + 1), cv = iarr(Dc + 1) }
+    gain = gain, eoff = eoff, x = darr(Dn + 1), cv = iarr(Dc + 1), t = darr(K + 1), eval = evaluator(Dn, Dc) }
   mix.flat = flat
   return flat
 end
@@ -485,40 +557,22 @@ function M.logpdf(mix, v)
     end
     return m + log(sum)
   end
-  -- joint TPE, BOHB: flat arrays, built once per mixture. A kernel's score starts at its
-  -- weight plus, for each categorical dimension, the log probability of a miss (all kernels
-  -- but the prior's) and then gains the hits (c, the other categories, is where v's falls):
-  -- from there each numeric term only lowers it, so it stops once that falls e^-40 below the
-  -- running maximum.
+  -- joint TPE, BOHB: flat arrays and an evaluator for their shape, built once per mixture
   local flat = mix.flat
   if flat == nil then flat = flatten(mix) end
   if flat then
-    local c, fm, fi, Dn = flat.c, flat.mu, flat.is, flat.Dn
-    local cat, Dc, fcol, gain = flat.cat, flat.Dc, flat.col, flat.gain
-    local x, cv = flat.x, flat.cv
-    for j = 0, Dn - 1 do x[j] = v[flat.num[j + 1]] end
-    for j = 0, Dc - 1 do cv[j] = v[cat[j + 1]] end
-    for k = 0, K - 1 do
-      local s, base = c[k], k * Dn
-      local cb = k * Dc
-      for j = 0, Dc - 1 do
-        if fcol[cb + j] == cv[j] then s = s + gain[j] end
-      end
-      local floor_s = m - 40
-      for d = 0, Dn - 1 do
-        if s < floor_s then break end
-        local z = (x[d] - fm[base + d]) * fi[base + d]
-        s = s - 0.5 * z * z
-      end
-      if s > m then
-        sum = sum * exp(m - s) + 1
-        m = s
-      elseif s > floor_s then
-        sum = sum + exp(s - m)
-      end
+    local x, cv, cat, eoff = flat.x, flat.cv, flat.cat, flat.eoff
+    for j = 0, flat.Dn - 1 do x[j] = v[flat.num[j + 1]] end
+    local inside = true
+    for j = 1, flat.Dc do
+      local d = cat[j]
+      local y = v[d]
+      if y ~= floor(y) or y < 1 or y > dims[d].n then inside = false; break end
+      cv[j - 1] = y - eoff[j]
     end
-    if m == -huge then return m end
-    return m + log(sum)
+    if inside then
+      return flat.eval(flat.c, flat.mu, flat.is, flat.col, flat.gain, x, cv, K, flat.t)
+    end
   end
   -- one-pass logsumexp
   for k = 1, K do

@@ -386,7 +386,19 @@ describe("parzen (the univariate fast path)", function()
     end
   end)
 
-  it("the joint logpdf (flat arrays, early exit) matches the full sum over kernels", function()
+  it("expneg is exp to a relative 1e-12 over (-40, 0]", function()
+    local worst = 0
+    for i = 0, 40 * 4096 - 1 do
+      local t = -i / 4096 - (i % 7) * 1e-5
+      if t > -40 then
+        worst = math.max(worst, math.abs(parzen.expneg(t) / math.exp(t) - 1))
+      end
+    end
+    assert.is_true(worst < 1e-12, "worst relative error " .. worst)
+    assert.are.equal(1, parzen.expneg(0))
+  end)
+
+  it("the joint logpdf (flat arrays, two passes) matches the full sum over kernels", function()
     local r = rng.new(5)
     local D, n = 4, 300
     local dims, cols = {}, {}
@@ -454,6 +466,27 @@ describe("parzen (the univariate fast path)", function()
         end
         same_log(parzen.logpdf(mix, v), m, terms, n .. ": ")
       end
+    end
+  end)
+
+  it("a category outside the dimension's gets the general loop, not a read out of bounds", function()
+    local r = rng.new(9)
+    local dims = { { kind = "num", low = 0, high = 1 }, { kind = "cat", n = 3 } }
+    local cols = { {}, {} }
+    for i = 1, 50 do cols[1][i], cols[2][i] = r:random(), r:int(1, 3) end
+    local mix = parzen.fit(dims, cols, parzen.ramp_weights(50),
+      { rule = "scott", consider_prior = true, prior_weight = 2, scott_d = 2 })
+    for _, c in ipairs { 0, 4, 1.5 } do
+      -- every data kernel misses c, the prior has its flat mass
+      local terms, m = {}, -math.huge
+      for k = 1, mix.K do
+        local z = (0.5 - mix.dims[1].mu[k]) / mix.dims[1].sigma[k]
+        local t = mix.logw[k] + mix.dims[1].lc[k] - 0.5 * z * z
+          + (k <= 50 and mix.dims[2].lmiss or mix.dims[2].lprior)
+        terms[k] = t
+        if t > m then m = t end
+      end
+      same_log(parzen.logpdf(mix, { 0.5, c }), m, terms, c .. ": ")
     end
   end)
 
