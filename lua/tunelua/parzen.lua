@@ -491,7 +491,8 @@ local function flatten(mix)
     c[k] = s
   end
   local flat = { c = c, mu = fm, is = fi, Dn = Dn, num = num, Dc = Dc, cat = cat, col = fcol,
-    gain = gain, eoff = eoff, x = darr(Dn + 1), cv = iarr(Dc + 1), t = darr(K + 1), eval = evaluator(Dn, Dc) }
+    gain = gain, eoff = eoff, x = darr(Dn + 1), cv = iarr(Dc + 1), t = darr(K + 1),
+    eval = evaluator(Dn, Dc) }
   mix.flat = flat
   return flat
 end

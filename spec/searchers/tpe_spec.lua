@@ -469,7 +469,7 @@ describe("parzen (the univariate fast path)", function()
     end
   end)
 
-  it("a category outside the dimension's gets the general loop, not a read out of bounds", function()
+  it("a category outside the dimension's: the general loop, no read out of bounds", function()
     local r = rng.new(9)
     local dims = { { kind = "num", low = 0, high = 1 }, { kind = "cat", n = 3 } }
     local cols = { {}, {} }
