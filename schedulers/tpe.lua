@@ -31,7 +31,8 @@ local S = require "tunelua.searchers"
 local type, pairs, ipairs, error, tostring, tonumber, setmetatable =
   type, pairs, ipairs, error, tostring, tonumber, setmetatable
 local huge, ceil, min, floor, log = math.huge, math.ceil, math.min, math.floor, math.log
-local darr = require("ffi").typeof("double[?]")
+local ffi = require "ffi"
+local darr = ffi.typeof("double[?]")
 local tnew = require "table.new"
 local sort, format = table.sort, string.format
 
@@ -142,6 +143,34 @@ function TPE:setup(exp)
       end
     end
   end
+  if #self.joint > 0 then
+    -- the joint parameters of the completed trials, a row each in by_order's order (NaN:
+    -- absent), and their orders: what g(x) is fitted from (fit_joint_above)
+    self.rcap = 64
+    self.rows, self.rord = darr(self.rcap * #self.joint), darr(self.rcap)
+  end
+end
+
+-- Puts e's row at position p (1-based, by_order's) of the rows.
+function TPE:_insert_row(p, e)
+  local D, n = #self.joint, #self.by_order
+  if n > self.rcap then
+    local cap = 2 * self.rcap
+    local rows, rord = darr(cap * D), darr(cap)
+    ffi.copy(rows, self.rows, (n - 1) * D * 8)
+    ffi.copy(rord, self.rord, (n - 1) * 8)
+    self.rows, self.rord, self.rcap = rows, rord, cap
+  end
+  local rows, rord = self.rows, self.rord
+  for i = n - 1, p, -1 do
+    rord[i] = rord[i - 1]
+    for d = 0, D - 1 do rows[i * D + d] = rows[(i - 1) * D + d] end
+  end
+  rord[p - 1] = e.order
+  for d = 1, D do
+    local x = e.vec[self.joint[d].index]
+    rows[(p - 1) * D + d - 1] = x == nil and 0 / 0 or x
+  end
 end
 
 local function fit_opts(self, rule, d)
@@ -200,6 +229,7 @@ local function insert_sorted(a, e, lt)
     if lt(e, a[mid]) then hi = mid else lo = mid + 1 end
   end
   table.insert(a, lo, e)
+  return lo
 end
 
 -- g(x) for the numeric parameter d from the entries sorted by its value (and the extra ones,
@@ -234,6 +264,60 @@ local function fit_above(self, sorted, d, extra, below_set, dim, o, nab, wa, lwa
   return parzen.fit_sorted(dim, sv, slw, n, wsum, o)
 end
 
+-- g(x) of the joint parameters (dims, options o) from the rows of the completed trials
+-- (self.rows, in trial order) and the extra entries (sorted by order), leaving out those in
+-- below_set: no walk over the entries' tables, which at 10,000 trials took most of a
+-- suggestion in cache misses. nil when some trial lacks a joint parameter (the columns
+-- decide then), when the rows do not hold the nab trials of above, or fit_rows declines.
+local function fit_joint_above(self, extra, below_set, nab, dims, o)
+  local D, rows, rord, nd, joint = #self.joint, self.rows, self.rord, #self.by_order, self.joint
+  local skip = {} -- the rows of the best completed trials, by position
+  for e in pairs(below_set) do
+    if self.done[e.id] == e then
+      local lo, hi = 0, nd - 1
+      while lo < hi do
+        local mid = floor((lo + hi) / 2)
+        if rord[mid] < e.order then lo = mid + 1 else hi = mid end
+      end
+      skip[#skip + 1] = lo
+    end
+  end
+  sort(skip)
+  local X = darr(nab * D + 1)
+  local n, i, j, k, nx = 0, 0, 1, 1, #extra
+  while i < nd or j <= nx do
+    local ex = extra[j]
+    if ex and (i >= nd or ex.order < rord[i]) then
+      j = j + 1
+      if not below_set[ex] then
+        if n >= nab then return nil end
+        local v = self:vec_of(ex.id)
+        for d = 1, D do
+          local x = v[joint[d].index]
+          if x == nil then return nil end
+          X[n * D + d - 1] = x
+        end
+        n = n + 1
+      end
+    else
+      if skip[k] == i then
+        k = k + 1
+      else
+        if n >= nab then return nil end
+        for d = 0, D - 1 do
+          local x = rows[i * D + d]
+          if x ~= x then return nil end
+          X[n * D + d] = x
+        end
+        n = n + 1
+      end
+      i = i + 1
+    end
+  end
+  if n ~= nab then return nil end
+  return parzen.fit_rows(dims, X, n, self.weights(n), o)
+end
+
 -- The model's vector for a new trial.
 function TPE:_model(r)
   -- the completed trials (kept sorted as they arrive) and the running ones the model sees
@@ -250,37 +334,43 @@ function TPE:_model(r)
   local nd, nx = #by_order, #extra
   local n = nd + nx
   local nb = min(self.gamma(n), n)
-  -- the best nb: a merge of the two by (loss, order)
-  local below_set = {}
+  -- the best nb: a merge of the two by (loss, order), then in trial order
+  local below_set, below = {}, {}
   if nx > 0 then sort(extra, loss_lt) end
   local i, j = 1, 1
-  for _ = 1, nb do
+  for k = 1, nb do
     local a, b = by_loss[i], extra[j]
     if b == nil or (a ~= nil and loss_lt(a, b)) then
-      below_set[a] = true; i = i + 1
+      below[k] = a; i = i + 1
     else
-      below_set[b] = true; j = j + 1
+      below[k] = b; j = j + 1
     end
+    below_set[below[k]] = true
   end
-  -- all in trial order: a merge of the two by order
+  sort(below, order_lt)
   if nx > 1 then sort(extra, order_lt) end
-  local below, above = {}, {}
-  local nbl, nab = 0, 0
-  i, j = 1, 1
-  for _ = 1, n do
-    local a, b = by_order[i], extra[j]
-    local e
-    if b == nil or (a ~= nil and a.order < b.order) then
-      e = a; i = i + 1
-    else
-      e = b; j = j + 1
+  local nab = n - nb
+  -- the others in trial order, ranked (for the weights): only when a model needs them
+  local above
+  local function get_above()
+    if above then return above end
+    above = {}
+    local na = 0
+    i, j = 1, 1
+    for _ = 1, n do
+      local a, b = by_order[i], extra[j]
+      local e
+      if b == nil or (a ~= nil and a.order < b.order) then
+        e = a; i = i + 1
+      else
+        e = b; j = j + 1
+      end
+      if not below_set[e] then
+        na = na + 1; above[na] = e
+        e.rank = na
+      end
     end
-    if below_set[e] then
-      nbl = nbl + 1; below[nbl] = e
-    else
-      nab = nab + 1; above[nab] = e
-      e.rank = nab
-    end
+    return above
   end
   local vec = {}
   local wa, lwa -- the weights of the whole of above by rank (in trial order), their logs
@@ -290,16 +380,20 @@ function TPE:_model(r)
     local o = fit_opts(self, rule, #ps)
     local l = parzen.fit(dims, lo, self.weights(nl), o)
     local g
-    local sorted = #ps == 1 and nab > 0 and self.sorted[ps[1].index]
+    if ps == self.joint and self.rows then
+      g = fit_joint_above(self, extra, below_set, nab, dims, o)
+    end
+    local sorted = not g and #ps == 1 and nab > 0 and self.sorted[ps[1].index]
     if sorted then
       if not wa then
         wa, lwa = self.weights(nab), {}
         for k = 1, nab do lwa[k] = log(wa[k]) end
       end
+      get_above()
       g = fit_above(self, sorted, ps[1].index, extra, below_set, dims[1], o, nab, wa, lwa)
     end
     if not g then
-      local hi, nh = columns(self, above, ps)
+      local hi, nh = columns(self, get_above(), ps)
       g = parzen.fit(dims, hi, self.weights(nh), o)
     end
     local best = parzen.propose(l, g, self.n_ei_candidates, r)
@@ -348,7 +442,8 @@ function TPE:on_trial_complete(id, result, err)
   if loss and not self.done[id] then
     local e = { id = id, loss = loss, order = self:order_of(id), vec = self:vec_of(id) }
     self.done[id] = e
-    insert_sorted(self.by_order, e, order_lt)
+    local p = insert_sorted(self.by_order, e, order_lt)
+    if self.rows then self:_insert_row(p, e) end
     insert_sorted(self.by_loss, e, loss_lt)
     for d, a in pairs(self.sorted) do
       local x = e.vec[d]

@@ -16,6 +16,7 @@
 -- its sigma, as Optuna < 3.5's truncnorm.logpdf omitted -log(sigma) (optuna#5109); draws
 -- still pick kernels by their weights alone, as Optuna's did.
 
+local type = type
 local exp, log, sqrt, floor, min, max, huge = math.exp, math.log, math.sqrt, math.floor,
   math.min, math.max, math.huge
 local ffi = require "ffi"
@@ -171,6 +172,58 @@ local function neighbor_sigmas(mus, n, low, high, prior_mu, endpoints)
   return out, perm
 end
 
+-- The components' log weights (and their cumulative sums, for draws): the observations'
+-- weights[1..n], then the prior's (1 with no observation, else pw) when with_prior.
+local function component_weights(weights, n, with_prior, pw, K)
+  local w, total = tnew(K, 0), 0
+  for i = 1, n do w[i] = weights[i]; total = total + w[i] end
+  if with_prior then w[K] = (n == 0) and 1 or pw; total = total + w[K] end
+  local logw, cum, acc = tnew(K, 0), tnew(K, 0), 0
+  for k = 1, K do
+    local p = w[k] / total
+    logw[k] = p > 0 and log(p) or -huge
+    acc = acc + p
+    cum[k] = acc
+  end
+  return logw, cum
+end
+
+-- A categorical dimension of nc categories over K kernels: a data kernel puts base + 1 on its
+-- observed category and base on each other one (the prior kernel base on all), normalised:
+-- the probabilities of the prior, of a hit and of a miss.
+local function cat_probs(nc, pw, K)
+  local base = pw / K
+  local s = 0
+  for _ = 1, nc do s = s + base end
+  return base / s, (base + 1) / (s + 1), base / (s + 1)
+end
+
+-- The sigma every data kernel of a numeric dimension shares under rule "multivariate" or
+-- "scott" (ssd: its n values' sum of squared deviations from their mean), before clipping.
+local function shared_sigma(rule, n, D, ssd, range, o)
+  if rule == "multivariate" then
+    return 0.2 * max(n, 1) ^ (-1 / (D + 4)) * range
+  end
+  local sd = n > 1 and sqrt(ssd / (n - 1)) or range
+  return max(1.06 * sd * max(n, 1) ^ (-1 / ((o.scott_d or 1) + 4)),
+    (o.min_bandwidth or 1e-3) * range)
+end
+
+-- The smallest sigma a data kernel may take (the "magic clip").
+local function min_sigma(o, range, K)
+  return o.magic_clip ~= false and o.rule ~= "scott" and range / min(100, 1 + K) or 1e-12
+end
+
+-- A kernel's log normaliser: its truncation to [low, high] and, given ls = log(s), its width
+-- (ls = 0: Optuna < 3.5's bandwidth_weights). Beyond 10 sigmas phi is exactly 1 (or below
+-- 1e-22, so that 1 - it is exactly 1): those erfc calls are skipped.
+local function kernel_lc(m, s, low, high, ls)
+  local a, b = (high - m) / s, (low - m) / s
+  local z = (a > 10 and 1 or phi(a)) - (b < -10 and 0 or phi(b))
+  if z < 1e-300 then z = 1e-300 end
+  return (z == 1 and 0 or -log(z)) - ls - LOG_SQRT_2PI
+end
+
 -- Builds a mixture over dims from observations.
 --   dims: array of { kind = "num", low, high, prior_mu, prior_sigma }
 --         or { kind = "cat", n = number of categories }
@@ -185,29 +238,14 @@ function M.fit(dims, cols, weights, o)
   local pw = o.prior_weight or 1
   local sw = o.bandwidth_weights and o.rule == "neighbors"
   local K = n + (with_prior and 1 or 0)
-  -- component weights
-  local w, total = tnew(K, 0), 0
-  for i = 1, n do w[i] = weights[i]; total = total + w[i] end
-  if with_prior then w[K] = (n == 0) and 1 or pw; total = total + w[K] end
-  local logw, cum, acc = tnew(K, 0), tnew(K, 0), 0
-  for k = 1, K do
-    local p = w[k] / total
-    logw[k] = p > 0 and log(p) or -huge
-    acc = acc + p
-    cum[k] = acc
-  end
+  local logw, cum = component_weights(weights, n, with_prior, pw, K)
   local mix = { K = K, D = #dims, logw = logw, cum = cum, dims = {} }
   for d, dim in ipairs(dims) do
     local col = cols[d]
     if dim.kind == "cat" then
-      -- a data kernel k puts base + 1 on its observed category col[k] and base on each other
-      -- one (the prior kernel base on all), normalised: three probabilities in all, so no
-      -- table per kernel
+      -- three probabilities in all (cat_probs), so no table per kernel
       local nc = dim.n
-      local base = pw / K
-      local s = 0
-      for _ = 1, nc do s = s + base end
-      local pprior, hit, miss = base / s, (base + 1) / (s + 1), base / (s + 1)
+      local pprior, hit, miss = cat_probs(nc, pw, K)
       mix.dims[d] = { kind = "cat", n = nc, col = col, n_data = n, phit = hit, pmiss = miss,
         pprior = pprior, lhit = log(hit), lmiss = log(miss), lprior = log(pprior) }
     else
@@ -216,25 +254,20 @@ function M.fit(dims, cols, weights, o)
       local pmu = dim.prior_mu or 0.5 * (low + high)
       local psig = dim.prior_sigma or range
       local sig, perm
-      if o.rule == "multivariate" then
+      if o.rule == "multivariate" or o.rule == "scott" then
+        local mean, ssd = 0, 0
+        if o.rule == "scott" then
+          for i = 1, n do mean = mean + col[i] end
+          mean = mean / max(n, 1)
+          for i = 1, n do ssd = ssd + (col[i] - mean) ^ 2 end
+        end
+        local s = shared_sigma(o.rule, n, #dims, ssd, range, o)
         sig = tnew(n, 0)
-        local s = 0.2 * max(n, 1) ^ (-1 / (#dims + 4)) * range
-        for i = 1, n do sig[i] = s end
-      elseif o.rule == "scott" then
-        sig = tnew(n, 0)
-        local mean, var = 0, 0
-        for i = 1, n do mean = mean + col[i] end
-        mean = mean / max(n, 1)
-        for i = 1, n do var = var + (col[i] - mean) ^ 2 end
-        local sd = n > 1 and sqrt(var / (n - 1)) or range
-        local s = max(1.06 * sd * max(n, 1) ^ (-1 / ((o.scott_d or 1) + 4)),
-          (o.min_bandwidth or 1e-3) * range)
         for i = 1, n do sig[i] = s end
       else
         sig, perm = neighbor_sigmas(col, n, low, high, with_prior and pmu or nil, o.endpoints)
       end
-      local minsig = o.magic_clip ~= false and o.rule ~= "scott" and range / min(100, 1 + K)
-        or 1e-12
+      local minsig = min_sigma(o, range, K)
       local mu, sg, lc = tnew(K, 0), tnew(K, 0), tnew(K, 0)
       local ls_of, ls = nil, 0 -- log(s) for the last s (most kernels share one)
       for k = 1, K do
@@ -245,13 +278,8 @@ function M.fit(dims, cols, weights, o)
           m, s = pmu, psig
         end
         mu[k], sg[k] = m, s
-        -- truncation to [low, high]; beyond 10 sigmas phi is exactly 1 (or below 1e-22, so
-        -- that 1 - it is exactly 1): skip those erfc calls
-        local a, b = (high - m) / s, (low - m) / s
-        local z = (a > 10 and 1 or phi(a)) - (b < -10 and 0 or phi(b))
-        if z < 1e-300 then z = 1e-300 end
         if not sw and s ~= ls_of then ls_of, ls = s, log(s) end
-        lc[k] = (z == 1 and 0 or -log(z)) - ls - LOG_SQRT_2PI
+        lc[k] = kernel_lc(m, s, low, high, ls)
       end
       -- flat arrays for logpdf: c = logw + lc, mu, 1/sigma (0-based)
       local fc, fmu, fis = darr(K), darr(K), darr(K)
@@ -442,37 +470,52 @@ local function evaluator(Dn, Dc)
   return f
 end
 
--- logpdf's flat arrays for a mixture of more than one dimension (set as mix.flat), or false
--- when a categorical dimension gives some category no mass (log 0: the general loop).
-local function flatten(mix)
-  local K, D, logw, dims = mix.K, mix.D, mix.logw, mix.dims
-  local num, cat = {}, {}
-  for d = 1, D do
-    local dim = dims[d]
-    if dim.kind == "num" then
-      num[#num + 1] = d
-    elseif dim.lmiss == -huge or dim.lprior == -huge then
-      mix.flat = false
-      return false
-    else
-      cat[#cat + 1] = d
-    end
+-- The frame of logpdf's flat arrays for K kernels over dims, for the caller to fill: c (each
+-- kernel's constant score), mu and is (1/sigma) in rows of the Dn numeric dimensions, col (the
+-- kernel's category, 0 for the prior) in rows of the Dc categorical ones; gains[j] is the
+-- j-th categorical dimension's lhit - lmiss. A hit adds gain[col - e] with e = the point's
+-- category - eoff[j] (logpdf): that gain where the kernel's category is the point's, 0
+-- elsewhere, so no branch to mispredict; a point outside the categories takes e = nohit,
+-- whose slots are all 0.
+local function new_flat(dims, K, gains)
+  local num, cat, nc = {}, {}, {}
+  for d = 1, #dims do
+    if dims[d].kind == "num" then num[#num + 1] = d else cat[#cat + 1] = d end
   end
   local Dn, Dc = #num, #cat
-  local c, fm, fi = darr(K), darr(K * Dn), darr(K * Dn)
-  -- a categorical hit adds gain[col - e], with e = the category - eoff[j] (see logpdf): the
-  -- gain where the kernel's category is the point's, 0 elsewhere (no branch to mispredict)
-  local fcol, eoff, ng = iarr(K * Dc + 1), {}, 0
+  local eoff, ng, ncmax = {}, 0, 0
   for j = 1, Dc do
-    local nc = dims[cat[j]].n
-    eoff[j] = ng + nc
-    ng = ng + 2 * nc + 1
+    nc[j] = dims[cat[j]].n
+    eoff[j], ng = ng + nc[j], ng + 2 * nc[j] + 1
+    ncmax = max(ncmax, nc[j])
   end
-  local gain = darr(ng + 1)
-  for j = 1, Dc do
-    local dim = dims[cat[j]]
-    gain[eoff[j]] = dim.lhit - dim.lmiss
+  local nohit = -ng
+  local gain = darr(ng + ncmax + 1)
+  for j = 1, Dc do gain[eoff[j]] = gains[j] end
+  return { c = darr(K), mu = darr(K * Dn), is = darr(K * Dn), Dn = Dn, num = num,
+    Dc = Dc, cat = cat, nc = nc, col = iarr(K * Dc + 1), gain = gain, eoff = eoff,
+    nohit = nohit, x = darr(Dn + 1), cv = iarr(Dc + 1), t = darr(K + 1),
+    eval = evaluator(Dn, Dc) }
+end
+
+-- logpdf's flat arrays for a mixture of fit (set as mix.flat), or false when a categorical
+-- dimension gives some category no mass (log 0: the general loop).
+local function flatten(mix)
+  local K, logw, dims = mix.K, mix.logw, mix.dims
+  local gains = {}
+  for d = 1, mix.D do
+    local dim = dims[d]
+    if dim.kind == "cat" then
+      if dim.lmiss == -huge or dim.lprior == -huge then
+        mix.flat = false
+        return false
+      end
+      gains[#gains + 1] = dim.lhit - dim.lmiss
+    end
   end
+  local flat = new_flat(dims, K, gains)
+  local c, fm, fi, fcol = flat.c, flat.mu, flat.is, flat.col
+  local num, cat, Dn, Dc = flat.num, flat.cat, flat.Dn, flat.Dc
   for k = 0, K - 1 do
     local s = logw[k + 1]
     for j = 1, Dn do
@@ -490,16 +533,91 @@ local function flatten(mix)
     end
     c[k] = s
   end
-  local flat = { c = c, mu = fm, is = fi, Dn = Dn, num = num, Dc = Dc, cat = cat, col = fcol,
-    gain = gain, eoff = eoff, x = darr(Dn + 1), cv = iarr(Dc + 1), t = darr(K + 1),
-    eval = evaluator(Dn, Dc) }
   mix.flat = flat
   return flat
+end
+
+-- M.fit under rule "scott" or "multivariate" from n observations in rows, X[i * D + d - 1]
+-- for observation i (0-based) and dimension d (a category as its number), for logpdf only
+-- (no draws): the flat arrays straight from the rows, without the tables fit keeps per
+-- dimension, and the same numbers as fit's. nil when a categorical dimension gives some
+-- category no mass (fit's general loop then).
+function M.fit_rows(dims, X, n, weights, o)
+  local D = #dims
+  local with_prior = o.consider_prior or n == 0
+  local pw = o.prior_weight or 1
+  local K = n + (with_prior and 1 or 0)
+  local gains, probs = {}, {}
+  for d = 1, D do
+    if dims[d].kind == "cat" then
+      local pprior, hit, miss = cat_probs(dims[d].n, pw, K)
+      if pprior == 0 or miss == 0 then return nil end
+      probs[d] = { lprior = log(pprior), lmiss = log(miss) }
+      gains[#gains + 1] = log(hit) - log(miss)
+    end
+  end
+  local logw = component_weights(weights, n, with_prior, pw, K)
+  local flat = new_flat(dims, K, gains)
+  local c, fm, fi, fcol = flat.c, flat.mu, flat.is, flat.col
+  local Dn, Dc = flat.Dn, flat.Dc
+  for k = 0, K - 1 do c[k] = logw[k + 1] end
+  for j, d in ipairs(flat.num) do
+    local dim = dims[d]
+    local low, high = dim.low, dim.high
+    local range = high - low
+    local mean, ssd = 0, 0
+    if o.rule == "scott" then
+      for i = 0, n - 1 do mean = mean + X[i * D + d - 1] end
+      mean = mean / max(n, 1)
+      for i = 0, n - 1 do ssd = ssd + (X[i * D + d - 1] - mean) ^ 2 end
+    end
+    local s = min(max(shared_sigma(o.rule, n, D, ssd, range, o), min_sigma(o, range, K)),
+      range)
+    local ls, is = log(s), 1 / s
+    for i = 0, n - 1 do
+      local m = X[i * D + d - 1]
+      fm[i * Dn + j - 1], fi[i * Dn + j - 1] = m, is
+      c[i] = c[i] + kernel_lc(m, s, low, high, ls)
+    end
+    if with_prior then
+      local pmu, psig = dim.prior_mu or 0.5 * (low + high), dim.prior_sigma or range
+      fm[n * Dn + j - 1], fi[n * Dn + j - 1] = pmu, 1 / psig
+      c[n] = c[n] + kernel_lc(pmu, psig, low, high, log(psig))
+    end
+  end
+  for j, d in ipairs(flat.cat) do
+    local lmiss = probs[d].lmiss
+    for i = 0, n - 1 do
+      fcol[i * Dc + j - 1] = X[i * D + d - 1]
+      c[i] = c[i] + lmiss
+    end
+    if with_prior then
+      fcol[n * Dc + j - 1] = 0
+      c[n] = c[n] + probs[d].lprior
+    end
+  end
+  return { K = K, D = D, dims = dims, flat = flat }
 end
 
 -- log density of the mixture at vector v.
 function M.logpdf(mix, v)
   local K, D, logw, dims = mix.K, mix.D, mix.logw, mix.dims
+  -- joint TPE, BOHB: flat arrays and an evaluator for their shape, built once per mixture
+  local flat = mix.flat
+  if flat == nil and (D > 1 or dims[1].kind == "cat") then flat = flatten(mix) end
+  if flat then
+    local x, cv, cat, eoff, nc = flat.x, flat.cv, flat.cat, flat.eoff, flat.nc
+    for j = 0, flat.Dn - 1 do x[j] = v[flat.num[j + 1]] end
+    for j = 1, flat.Dc do
+      local y = v[cat[j]]
+      if type(y) == "number" and y == floor(y) and y >= 1 and y <= nc[j] then
+        cv[j - 1] = y - eoff[j]
+      else
+        cv[j - 1] = flat.nohit
+      end
+    end
+    return flat.eval(flat.c, flat.mu, flat.is, flat.col, flat.gain, x, cv, K, flat.t)
+  end
   local m, sum = -huge, 0
   if D == 1 and dims[1].kind == "num" then
     -- the hot path of univariate TPE
@@ -557,23 +675,6 @@ function M.logpdf(mix, v)
       end
     end
     return m + log(sum)
-  end
-  -- joint TPE, BOHB: flat arrays and an evaluator for their shape, built once per mixture
-  local flat = mix.flat
-  if flat == nil then flat = flatten(mix) end
-  if flat then
-    local x, cv, cat, eoff = flat.x, flat.cv, flat.cat, flat.eoff
-    for j = 0, flat.Dn - 1 do x[j] = v[flat.num[j + 1]] end
-    local inside = true
-    for j = 1, flat.Dc do
-      local d = cat[j]
-      local y = v[d]
-      if y ~= floor(y) or y < 1 or y > dims[d].n then inside = false; break end
-      cv[j - 1] = y - eoff[j]
-    end
-    if inside then
-      return flat.eval(flat.c, flat.mu, flat.is, flat.col, flat.gain, x, cv, K, flat.t)
-    end
   end
   -- one-pass logsumexp
   for k = 1, K do

@@ -181,6 +181,31 @@ describe("searcher: tpe", function()
     assert.is_true(rd < ru, ("default %g vs univariate %g"):format(rd / 4, ru / 4))
   end)
 
+  it("g(x) from the rows kept in trial order is the one from the trials' columns", function()
+    local space = { x1 = dsl.uniform(-5, 10), x2 = dsl.loguniform(1, 15),
+      act = dsl.choice { "a", "b", "c" },
+      opt = dsl.choice { "sgd", { name = "adam", beta = dsl.uniform(0.8, 0.99) } } }
+    local function run(rows)
+      local s = tpe { n_startup_trials = 5 }
+      s:setup(ctx(space, 120, 3))
+      if not rows then s.rows = nil end
+      local out, running = {}, {}
+      for i = 1, 120 do
+        local id = string.format("%05d", i - 1)
+        local c = s:suggest(id)
+        out[i] = string.format("%.17g %.17g %s %s", c.x1, c.x2, c.act, tostring(c.opt.beta))
+        running[#running + 1] = { id, c }
+        if #running >= 6 then -- out of order, some failed, some without the metric
+          local e = table.remove(running, (i * 7) % #running + 1)
+          local res = i % 11 == 0 and {} or { loss = branin(e[2].x1, e[2].x2) }
+          s:on_trial_complete(e[1], res, i % 13 == 0 and "failed" or nil)
+        end
+      end
+      return out
+    end
+    assert.are.same(run(false), run(true))
+  end)
+
   it("starts from points_to_evaluate, nested or by path", function()
     local space = { a = dsl.uniform(0, 1), o = { b = dsl.randint(0, 10) }, k = 3 }
     local pts = { { a = 0.5, o = { b = 7 } }, { ["o.b"] = 2 } }
@@ -469,7 +494,7 @@ describe("parzen (the univariate fast path)", function()
     end
   end)
 
-  it("a category outside the dimension's: the general loop, no read out of bounds", function()
+  it("a category outside the dimension's misses every kernel, no read out of bounds", function()
     local r = rng.new(9)
     local dims = { { kind = "num", low = 0, high = 1 }, { kind = "cat", n = 3 } }
     local cols = { {}, {} }
@@ -488,6 +513,42 @@ describe("parzen (the univariate fast path)", function()
       end
       same_log(parzen.logpdf(mix, { 0.5, c }), m, terms, c .. ": ")
     end
+  end)
+
+  it("fit_rows (observations in rows) gives fit's logpdf, bit for bit", function()
+    local r = rng.new(11)
+    local dims = { { kind = "num", low = 0, high = 1 }, { kind = "cat", n = 3 },
+      { kind = "num", low = -2, high = 2, prior_mu = 0.5, prior_sigma = 1 },
+      { kind = "cat", n = 2 } }
+    for _, n in ipairs { 0, 1, 40, 300 } do
+      local cols, X = { {}, {}, {}, {} }, ffi.new("double[?]", 4 * n + 1)
+      for i = 1, n do
+        cols[1][i], cols[2][i] = r:random() ^ 2, r:int(1, 3)
+        cols[3][i], cols[4][i] = r:uniform(-2, 2), i % 5 == 0 and 2 or 1
+        for d = 1, 4 do X[(i - 1) * 4 + d - 1] = cols[d][i] end
+      end
+      for _, o in ipairs {
+        { rule = "scott", consider_prior = true, prior_weight = 2, min_bandwidth = 0.05,
+          scott_d = 4 },
+        { rule = "scott", consider_prior = false, scott_d = 4 },
+        { rule = "multivariate", consider_prior = true, prior_weight = 1 },
+      } do
+        if n > 0 or o.consider_prior then
+          local w = parzen.ramp_weights(n)
+          local a, b = parzen.fit(dims, cols, w, o), parzen.fit_rows(dims, X, n, w, o)
+          assert.are.equal(a.K, b.K)
+          for _ = 1, 30 do
+            local v = { r:random(), r:int(0, 4), r:uniform(-2, 2), r:int(1, 2) }
+            assert.are.equal(parzen.logpdf(a, v), parzen.logpdf(b, v))
+          end
+        end
+      end
+    end
+    -- a category without mass: nil (fit's general loop decides)
+    local X = ffi.new("double[?]", 2)
+    X[0], X[1] = 0.5, 1
+    assert.is_nil(parzen.fit_rows({ dims[1], dims[2] }, X, 1, { 1 },
+      { rule = "scott", consider_prior = true, prior_weight = 0 }))
   end)
 
   it("repeated values share the sigma of the first sorted position holding them", function()
