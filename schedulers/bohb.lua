@@ -18,7 +18,7 @@ local S = require "tunelua.searchers"
 local TPE = require("schedulers.tpe").TPE
 local brackets = require("schedulers.hyperband").brackets
 
-local type, pairs, ipairs, setmetatable = type, pairs, ipairs, setmetatable
+local type, ipairs, setmetatable = type, ipairs, setmetatable
 local floor, max, abs, huge = math.floor, math.max, math.abs, math.huge
 local sort = table.sort
 
@@ -45,6 +45,7 @@ function BOHB:setup(exp)
   sort(self.budgets)
   self.obs = {}           -- budget -> id -> { id, loss, order }
   self.nobs = {}          -- budget -> count
+  self.ranked = {}        -- budget -> its observations sorted by (loss, order)
   self.joint = {}
   for _, p in ipairs(self.params) do
     if p.cond == nil then self.joint[#self.joint + 1] = p end
@@ -69,10 +70,23 @@ function BOHB:on_result(id, result)
   local at = self.obs[b]
   if not at then
     at = {}
-    self.obs[b], self.nobs[b] = at, 0
+    self.obs[b], self.nobs[b], self.ranked[b] = at, 0, {}
   end
-  if not at[id] then self.nobs[b] = self.nobs[b] + 1 end
-  at[id] = { id = id, loss = loss, order = self:order_of(id) }
+  local ranked, old = self.ranked[b], at[id]
+  if old then -- a second result at this budget replaces the first
+    local lo, hi = 1, #ranked -- the first not before old, then old itself
+    while lo < hi do
+      local mid = floor((lo + hi) / 2)
+      if TPE.loss_lt(ranked[mid], old) then lo = mid + 1 else hi = mid end
+    end
+    while lo <= #ranked and ranked[lo] ~= old do lo = lo + 1 end
+    if ranked[lo] == old then table.remove(ranked, lo) end
+  else
+    self.nobs[b] = self.nobs[b] + 1
+  end
+  local e = { id = id, loss = loss, order = self:order_of(id) }
+  at[id] = e
+  TPE.insert_sorted(ranked, e, TPE.loss_lt)
 end
 
 function BOHB.on_trial_complete() end
@@ -96,12 +110,7 @@ local function dims_of(ps)
 end
 
 function BOHB:_model(b, r)
-  local entries = {}
-  for _, e in pairs(self.obs[b]) do entries[#entries + 1] = e end
-  sort(entries, function(x, y)
-    if x.loss ~= y.loss then return x.loss < y.loss end
-    return x.order < y.order
-  end)
+  local entries = self.ranked[b] -- kept sorted as results come
   local n = #entries
   local ps = self.joint
   local n_good = max(self.min_points, floor(self.top_n_percent * n / 100))

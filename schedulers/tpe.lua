@@ -231,6 +231,7 @@ local function insert_sorted(a, e, lt)
   table.insert(a, lo, e)
   return lo
 end
+TPE.insert_sorted, TPE.loss_lt = insert_sorted, loss_lt
 
 -- g(x) for the numeric parameter d from the entries sorted by its value (and the extra ones,
 -- merged in): parzen.fit_sorted, or nil when some entry of above lacks d (then the columns

@@ -307,6 +307,36 @@ describe("searcher: bohb", function()
   end)
 end)
 
+describe("searcher: bohb's observations", function()
+  it("stay ranked by (loss, order); a second result at a budget replaces the first", function()
+    local s = bohb { max_t = 9, reduction_factor = 3 }
+    s:setup(ctx(BRANIN, 40, 1))
+    local losses = {}
+    for i = 1, 40 do
+      local id = string.format("%05d", i - 1)
+      s:suggest(id)
+      losses[id] = (i * 37) % 11 -- ties, in no particular order
+      s:on_result(id, { training_iteration = 3, loss = losses[id] })
+    end
+    for i = 1, 40, 3 do -- again at the same budget, some with another loss
+      local id = string.format("%05d", i - 1)
+      if i % 2 == 0 then losses[id] = losses[id] + 0.5 end
+      s:on_result(id, { training_iteration = 3, loss = losses[id] })
+    end
+    local ranked = s.ranked[3]
+    assert.are.equal(40, #ranked)
+    assert.are.equal(40, s.nobs[3])
+    for k = 1, 40 do
+      local e = ranked[k]
+      assert.are.equal(losses[e.id], e.loss)
+      if k > 1 then
+        local p = ranked[k - 1]
+        assert.is_true(p.loss < e.loss or (p.loss == e.loss and p.order < e.order))
+      end
+    end
+  end)
+end)
+
 describe("searcher wrappers", function()
   it("limiter waits at max_concurrent and resumes as trials end", function()
     local s = limiter { searcher = tpe { n_startup_trials = 2 }, max_concurrent = 2 }
