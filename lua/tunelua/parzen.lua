@@ -45,20 +45,43 @@ local function expneg(t)
 end
 M.expneg = expneg
 
--- erfc with fractional error below 1.2e-7 everywhere (Numerical Recipes' erfcc).
-local function erfc(x)
-  local z = x < 0 and -x or x
-  local t = 1 / (1 + 0.5 * z)
-  local e = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-    + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-    + t * (-0.82215223 + t * 0.17087277))))))))
-  local r = t * ((e <= 0 and e > -40) and expneg(e) or exp(e))
-  return x >= 0 and r or 2 - r
+-- The standard normal cdf, within 1e-11 everywhere: cubic Hermite interpolation of Phi and
+-- its density at steps of 1/128 over [0, 8.5] (beyond, Phi is 1 to a double's precision),
+-- by symmetry below 0. The nodes' Phi comes from Simpson's rule on 4 pieces a step (each
+-- step's share to 1e-16), summed from Phi(0) = 1/2 at load. A few table reads and
+-- multiplications: fit takes two per kernel and dimension for the truncation to the range.
+local PHI_N, PHI_H = 1088, 1 / 128
+local function density(x) return exp(-0.5 * x * x) / 2.5066282746310002 end
+local PA, PB, PC, PD = darr(PHI_N + 1), darr(PHI_N + 1), darr(PHI_N + 1), darr(PHI_N + 1)
+do
+  local f0, d0 = 0.5, density(0)
+  local q = PHI_H / 4
+  for i = 0, PHI_N - 1 do
+    local x0 = i * PHI_H
+    local acc, left = 0, d0
+    for j = 1, 4 do
+      local right = density(x0 + j * q)
+      acc = acc + q / 6 * (left + 4 * density(x0 + (j - 0.5) * q) + right)
+      left = right
+    end
+    local f1, d1 = f0 + acc, left
+    -- f on the step as a cubic in r = (x - x0) / h: PA + r (PB + r (PC + r PD))
+    PA[i], PB[i] = f0, d0 * PHI_H
+    PC[i] = 3 * (f1 - f0) - 2 * d0 * PHI_H - d1 * PHI_H
+    PD[i] = 2 * (f0 - f1) + d0 * PHI_H + d1 * PHI_H
+    f0, d0 = f1, d1
+  end
 end
-
--- The standard normal cdf.
 local function phi(x)
-  return 0.5 * erfc(-x / 1.4142135623730951)
+  local t = x < 0 and -x or x
+  local v = 1
+  if t < 8.5 then
+    local u = t * 128
+    local i = floor(u)
+    local r = u - i
+    v = PA[i] + r * (PB[i] + r * (PC[i] + r * PD[i]))
+  end
+  return x < 0 and 1 - v or v
 end
 M.phi = phi
 

@@ -441,6 +441,26 @@ describe("parzen (the univariate fast path)", function()
     end
   end)
 
+  it("phi is the normal cdf to 1e-11, monotone and continuous across its table's steps",
+    function()
+    local known = { { 0, 0.5 }, { 0.5, 0.6914624612740131 }, { 1, 0.8413447460685429 },
+      { -1.5, 0.06680720126885807 }, { 2, 0.9772498680518208 }, { 3, 0.9986501019683699 },
+      { -4, 3.1671241833119965e-05 }, { -6, 9.865876450377012e-10 }, { 8.4, 1 }, { 9, 1 },
+      { -9, 0 }, { 1.96, 0.9750021048517795 }, { -0.253, 0.40013410659859483 } }
+    for _, p in ipairs(known) do
+      assert.is_true(math.abs(parzen.phi(p[1]) - p[2]) < 1e-11, p[1] .. ": " .. parzen.phi(p[1]))
+    end
+    local prev = parzen.phi(-9)
+    for i = -9 * 1024, 9 * 1024 do
+      local x = i / 1024 + 1e-7
+      local v = parzen.phi(x)
+      assert.is_true(v >= prev, x)
+      -- across a step: the two sides meet
+      assert.is_true(math.abs(parzen.phi(x - 1e-7) - parzen.phi(x - 2e-7)) < 1e-7, x)
+      prev = v
+    end
+  end)
+
   it("expneg is exp to a relative 1e-12 over (-40, 0]", function()
     local worst = 0
     for i = 0, 40 * 4096 - 1 do
