@@ -238,11 +238,9 @@ local function min_sigma(o, range, K)
 end
 
 -- A kernel's log normaliser: its truncation to [low, high] and, given ls = log(s), its width
--- (ls = 0: Optuna < 3.5's bandwidth_weights). Beyond 10 sigmas phi is exactly 1 (or below
--- 1e-22, so that 1 - it is exactly 1): those erfc calls are skipped.
+-- (ls = 0: Optuna < 3.5's bandwidth_weights).
 local function kernel_lc(m, s, low, high, ls)
-  local a, b = (high - m) / s, (low - m) / s
-  local z = (a > 10 and 1 or phi(a)) - (b < -10 and 0 or phi(b))
+  local z = phi((high - m) / s) - phi((low - m) / s)
   if z < 1e-300 then z = 1e-300 end
   return (z == 1 and 0 or -log(z)) - ls - LOG_SQRT_2PI
 end
@@ -385,7 +383,7 @@ function M.fit_sorted(dim, sv, slw, n, wsum, o)
     if j ~= pp or not with_prior then
       s = min(max(s, minsig), range)
       local ta, tb = (high - v) / s, (low - v) / s
-      local z = (ta > 10 and 1 or phi(ta)) - (tb < -10 and 0 or phi(tb))
+      local z = phi(ta) - phi(tb)
       local fw = slw[i] - logtotal - (sw and 0 or log(s)) - LOG_SQRT_2PI
       if z ~= 1 then fw = fw - log(max(z, 1e-300)) end
       local is = 1 / s
@@ -399,7 +397,7 @@ function M.fit_sorted(dim, sv, slw, n, wsum, o)
     fwmax = fwmax, fismin = fismin }
   if with_prior then
     local ta, tb = (high - pmu) / psig, (low - pmu) / psig
-    local z = (ta > 10 and tb < -10) and 1 or phi(ta) - phi(tb)
+    local z = phi(ta) - phi(tb)
     if z < 1e-300 then z = 1e-300 end
     nd.pfw = log(pw) - logtotal - log(z) - (sw and 0 or log(psig)) - LOG_SQRT_2PI
     nd.pmu, nd.pis = pmu, 1 / psig
