@@ -138,21 +138,29 @@ describe("e2e: resume after kill -9", function()
   end)
 
   -- the schedulers whose state lives in counts and sets of trials (tunelua.trials), kept
-  -- sorted windows (the median) or the rungs' open records: a resume rebuilds them by replay
+  -- sorted windows (the median) or the rungs' open records, and the searchers whose state is
+  -- kept rows (TPE's joint parameters in trial order) or ranked observations (BOHB's): a
+  -- resume rebuilds them by replay
   for _, c in ipairs {
-    { "asha promotion", "tune.schedulers.asha { max_t = 27, grace_period = 1, "
+    { "asha promotion", "scheduler = tune.schedulers.asha { max_t = 27, grace_period = 1, "
       .. "reduction_factor = 3, promotion = true }" },
-    { "median", "tune.schedulers.median { time_attr = 'training_iteration', grace_period = 3, "
-      .. "min_samples_required = 2 }" },
-    { "pbt", "tune.schedulers.pbt { time_attr = 'training_iteration', perturbation_interval = 4, "
-      .. "hyperparam_mutations = { lr = tune.loguniform(0.01, 1) } }" },
+    { "median", "scheduler = tune.schedulers.median { time_attr = 'training_iteration', "
+      .. "grace_period = 3, min_samples_required = 2 }" },
+    { "pbt", "scheduler = tune.schedulers.pbt { time_attr = 'training_iteration', "
+      .. "perturbation_interval = 4, hyperparam_mutations = { lr = tune.loguniform(0.01, 1) } }" },
+    { "tpe", "searcher = tune.searchers.tpe { n_startup_trials = 5 }" },
+    { "bohb and hyperband", "scheduler = tune.schedulers.hyperband { max_t = 27, "
+      .. "reduction_factor = 3 }, searcher = tune.searchers.bohb { max_t = 27, "
+      .. "reduction_factor = 3, min_points_in_model = 3 }" },
   } do
     it("a simulation with " .. c[1] .. " killed 6 times ends exactly as an uninterrupted one",
       function()
         local src = sim_src:gsub("num_samples = 40,", "num_samples = 40, max_concurrent = 4,")
           :gsub("training_iteration = 50", "training_iteration = 27")
           :gsub("0%.0004", "0.001") -- slower iterations: early stops leave fewer results
-          :gsub("}\n$", "  scheduler = " .. c[2] .. ",\n}\n")
+          :gsub("config = { lr = tune.loguniform%(0.01, 1%) }",
+            "config = { lr = tune.loguniform(0.01, 1), act = tune.choice { 'a', 'b', 'c' } }")
+          :gsub("}\n$", "  " .. c[2] .. ",\n}\n")
         math.randomseed(11)
         local ref, dir = ref_and_killed(H.experiment(src), "5", 0.05, 6,
           function() return 0.02 + math.random() * 0.05 end)
