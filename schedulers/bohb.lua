@@ -44,7 +44,6 @@ function BOHB:setup(exp)
   end
   sort(self.budgets)
   self.obs = {}           -- budget -> id -> { id, loss, order }
-  self.nobs = {}          -- budget -> count
   self.ranked = {}        -- budget -> its observations sorted by (loss, order)
   self.joint = {}
   for _, p in ipairs(self.params) do
@@ -70,7 +69,7 @@ function BOHB:on_result(id, result)
   local at = self.obs[b]
   if not at then
     at = {}
-    self.obs[b], self.nobs[b], self.ranked[b] = at, 0, {}
+    self.obs[b], self.ranked[b] = at, {}
   end
   local ranked, old = self.ranked[b], at[id]
   if old then -- a second result at this budget replaces the first
@@ -81,8 +80,6 @@ function BOHB:on_result(id, result)
     end
     while lo <= #ranked and ranked[lo] ~= old do lo = lo + 1 end
     if ranked[lo] == old then table.remove(ranked, lo) end
-  else
-    self.nobs[b] = self.nobs[b] + 1
   end
   local e = { id = id, loss = loss, order = self:order_of(id) }
   at[id] = e
@@ -96,7 +93,8 @@ function BOHB:_model_budget()
   local need = self.min_points + 2
   for i = #self.budgets, 1, -1 do
     local b = self.budgets[i]
-    if (self.nobs[b] or 0) >= need then return b end
+    local ranked = self.ranked[b]
+    if ranked and #ranked >= need then return b end
   end
 end
 
