@@ -356,15 +356,14 @@ function TPE:_model(r)
   local function get_above()
     if above then return above end
     above = {}
-    local na = 0
-    i, j = 1, 1
+    local na, ia, ja = 0, 1, 1
     for _ = 1, n do
-      local a, b = by_order[i], extra[j]
+      local a, b = by_order[ia], extra[ja]
       local e
       if b == nil or (a ~= nil and a.order < b.order) then
-        e = a; i = i + 1
+        e = a; ia = ia + 1
       else
-        e = b; j = j + 1
+        e = b; ja = ja + 1
       end
       if not below_set[e] then
         na = na + 1; above[na] = e
@@ -390,7 +389,7 @@ function TPE:_model(r)
         wa, lwa = self.weights(nab), {}
         for k = 1, nab do lwa[k] = log(wa[k]) end
       end
-      get_above()
+      get_above() -- for the entries' ranks
       g = fit_above(self, sorted, ps[1].index, extra, below_set, dims[1], o, nab, wa, lwa)
     end
     if not g then
